@@ -1,0 +1,81 @@
+"""One validated configuration object for every search mode and threshold policy."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Mode = Literal["specsearch", "target_only", "target_speculative", "drafter_only"]
+ThresholdPolicy = Literal["ema", "fixed", "random", "none"]
+Aggregator = Literal["mean", "max", "ucb"]
+CorrectionStrategy = Literal["auto", "speculative", "batched"]
+
+
+class SpecSearchConfig(BaseModel):
+    """Settings for one SpecSearch run; the defaults are the paper's unless noted.
+
+    Invalid values fail at construction with a message naming the field.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: Mode = Field(
+        "specsearch",
+        description="specsearch (the method), target_only (AR baseline), target_speculative "
+        "(SpS baseline), drafter_only (small model only).",
+    )
+    beam_width: int = Field(2, ge=1, description="B: paths kept after each step (paper: 2).")
+    width: int = Field(6, ge=1, description="N: children per expanded node (paper: 6).")
+    n_drafts: int | None = Field(
+        None, ge=1, description="M: drafts per node; None means 2N, the paper's choice."
+    )
+    threshold: ThresholdPolicy = Field(
+        "ema",
+        description="ema (the paper's), fixed, random (ablation), none (keep the best N drafts).",
+    )
+    theta: float = Field(0.9, ge=0.0, le=1.0, description="EMA weight of the previous threshold.")
+    aggregator: Aggregator = Field("mean", description="Agg over the target's scores at a step.")
+    ucb_c: float = Field(1.0, ge=0.0, description="c in mean + c * std for the ucb aggregator.")
+    include_accepted_in_ema: bool = Field(
+        False, description="Variant: feed accepted drafts' scores into the EMA as well."
+    )
+    fixed_threshold: float = Field(0.7, description="Threshold for threshold='fixed' (RSD: 0.7).")
+    random_accept_prob: float = Field(
+        0.5, ge=0.0, le=1.0, description="Acceptance probability for threshold='random'."
+    )
+    correction: CorrectionStrategy = Field(
+        "auto",
+        description="How the target writes corrections: speculative decoding with the drafter, "
+        "plain batched generation, or auto (the backend picks the faster per call).",
+    )
+    max_depth: int = Field(12, ge=1, description="Most steps per solution (paper: 50).")
+    max_total_tokens: int | None = Field(
+        None, ge=1, description="Token budget over both models; None for no limit."
+    )
+    time_budget_s: float | None = Field(
+        None, gt=0, description="Wall-clock budget in seconds; None for no limit."
+    )
+    step_delimiter: str = Field("\n\n", min_length=1, description="Separates reasoning steps.")
+    max_step_tokens: int = Field(160, ge=1, description="Most new tokens in one thought.")
+    temperature: float = Field(0.7, ge=0.0, description="Sampling temperature for thoughts.")
+    top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling for thoughts.")
+    seed: int = Field(0, description="Seeds every sampling call and random rejection.")
+
+    @model_validator(mode="after")
+    def _check_relations(self) -> SpecSearchConfig:
+        if self.beam_width > self.width:
+            raise ValueError(
+                f"beam_width (B={self.beam_width}) must not exceed width (N={self.width})"
+            )
+        return self
+
+    @property
+    def drafts_per_node(self) -> int:
+        """M, resolved: the paper's 2N unless set."""
+        return self.n_drafts if self.n_drafts is not None else 2 * self.width
+
+    @property
+    def recursion_limit(self) -> int:
+        """Supersteps a full run can take: five stages per step plus start and finish."""
+        return 6 * self.max_depth + 10
