@@ -12,7 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fakes import AuthorScorer, ScriptedGenerator  # noqa: E402
+from fakes import AuthorScorer, ScriptedGenerator
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 
@@ -27,7 +28,7 @@ def test_ema_threshold_follows_the_formula(mixed_scorer: AuthorScorer) -> None:
     assert history[0]["next_threshold"] == pytest.approx(
         sum(history[0]["target_scores"]) / len(history[0]["target_scores"])
     )
-    for before, record in zip(history, history[1:]):
+    for before, record in itertools.pairwise(history):
         assert record["threshold"] == pytest.approx(before["next_threshold"])
         if record["target_scores"]:
             mean = sum(record["target_scores"]) / len(record["target_scores"])
@@ -85,14 +86,20 @@ def test_terminal_thoughts_stop_their_beam(mixed_scorer: AuthorScorer) -> None:
 
 
 def test_depth_budget_returns_the_best_partial_path(mixed_scorer: AuthorScorer) -> None:
-    never = {"drafter": ScriptedGenerator("small", None), "target": ScriptedGenerator("large", None)}
+    never = {
+        "drafter": ScriptedGenerator("small", None),
+        "target": ScriptedGenerator("large", None),
+    }
     result = run(SpecSearchConfig(max_depth=30, width=2, n_drafts=2), mixed_scorer, **never)
     assert not result.finished and result.stop_reason == "max_depth"
     assert result.answer is None and len(result.steps) == 30
 
 
 def test_token_budget(mixed_scorer: AuthorScorer) -> None:
-    never = {"drafter": ScriptedGenerator("small", None), "target": ScriptedGenerator("large", None)}
+    never = {
+        "drafter": ScriptedGenerator("small", None),
+        "target": ScriptedGenerator("large", None),
+    }
     result = run(SpecSearchConfig(max_total_tokens=50, max_depth=20), mixed_scorer, **never)
     assert not result.finished and result.stop_reason == "max_tokens"
     assert sum(result.stats["tokens"].values()) >= 50

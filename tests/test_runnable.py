@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TypedDict
 
 import pytest
-from fakes import AuthorScorer, ScriptedGenerator
+from fakes import ScriptedGenerator
 from langchain_core.language_models import FakeListChatModel, FakeListLLM
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.checkpoint.memory import InMemorySaver
@@ -22,8 +22,12 @@ SNAPSHOT = Path(__file__).parent / "snapshots" / "graph.mmd"
 
 @pytest.fixture
 def reasoner(drafter, target, mixed_scorer) -> SpecSearch:
-    return SpecSearch(drafter=drafter, target=target, scorer=mixed_scorer,
-                      config=SpecSearchConfig(width=3, n_drafts=4))
+    return SpecSearch(
+        drafter=drafter,
+        target=target,
+        scorer=mixed_scorer,
+        config=SpecSearchConfig(width=3, n_drafts=4),
+    )
 
 
 def test_graph_shape_snapshot(drafter, target, mixed_scorer) -> None:
@@ -36,8 +40,11 @@ def test_graph_shape_snapshot(drafter, target, mixed_scorer) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [QUESTION, {"question": QUESTION},
-     [SystemMessage("be brief"), HumanMessage("hi"), AIMessage("hello"), HumanMessage(QUESTION)]],
+    [
+        QUESTION,
+        {"question": QUESTION},
+        [SystemMessage("be brief"), HumanMessage("hi"), AIMessage("hello"), HumanMessage(QUESTION)],
+    ],
 )
 def test_accepts_strings_dicts_and_messages(reasoner: SpecSearch, value: object) -> None:
     result = reasoner.invoke(value)
@@ -46,8 +53,13 @@ def test_accepts_strings_dicts_and_messages(reasoner: SpecSearch, value: object)
 
 @pytest.mark.parametrize(
     ("value", "error", "match"),
-    [("", ValueError, "empty"), ("   \n", ValueError, "empty"), (42, TypeError, "int"),
-     ({"q": "x"}, ValueError, "'question' key"), ([AIMessage("x")], ValueError, "human message")],
+    [
+        ("", ValueError, "empty"),
+        ("   \n", ValueError, "empty"),
+        (42, TypeError, "int"),
+        ({"q": "x"}, ValueError, "'question' key"),
+        ([AIMessage("x")], ValueError, "human message"),
+    ],
 )
 def test_bad_input_is_a_clear_error(reasoner, value, error, match) -> None:
     with pytest.raises(error, match=match):
@@ -126,11 +138,16 @@ def test_as_tool(reasoner: SpecSearch) -> None:
 
 def test_langchain_fake_models_as_drafter_and_target() -> None:
     drafter = FakeListLLM(responses=["Add 99^2 = 9801.\n\nignored", "9801 + 99 = 9900"] * 50)
-    target = FakeListChatModel(responses=["99^2 is 9801.", "So 9801 + 99 + 1 = 9901. The answer "
-                                          "is 9901."] * 50)
+    target = FakeListChatModel(
+        responses=["99^2 is 9801.", "So 9801 + 99 + 1 = 9901. The answer is 9901."] * 50
+    )
     scorer = lambda question, steps: 0.9 if "answer" in steps[-1] else 0.5  # noqa: E731
-    result = SpecSearch(drafter=drafter, target=target, scorer=scorer,
-                        config=SpecSearchConfig(width=2, n_drafts=2, max_depth=4)).invoke(QUESTION)
+    result = SpecSearch(
+        drafter=drafter,
+        target=target,
+        scorer=scorer,
+        config=SpecSearchConfig(width=2, n_drafts=2, max_depth=4),
+    ).invoke(QUESTION)
     assert result.answer == "9901" and result.finished
     drafts = [n["text"] for n in result.tree.nodes.values() if n["model"] == "drafter"]
     assert "Add 99^2 = 9801." in drafts  # cut at the delimiter even if the model ignores stop
