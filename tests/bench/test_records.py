@@ -117,8 +117,13 @@ def test_corrupt_middle_line_is_an_error_naming_file_and_line(tmp_path: Path) ->
 
 def test_killed_writer_keeps_finished_lines(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
+    # The stub parent package skips langgraph_specsearch/__init__.py, which loads LangGraph and
+    # takes seconds; the writer needs none of it.
     script = (
-        "import os, signal, sys\n"
+        "import os, signal, sys, types\n"
+        "pkg = types.ModuleType('langgraph_specsearch')\n"
+        "pkg.__path__ = [os.path.join(os.getcwd(), 'langgraph_specsearch')]\n"
+        "sys.modules['langgraph_specsearch'] = pkg\n"
         "from langgraph_specsearch.bench.records import RecordWriter\n"
         "w = RecordWriter(sys.argv[1])\n"
         "for i in range(3):\n"
