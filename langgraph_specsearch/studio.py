@@ -1,0 +1,71 @@
+"""The graph that ``langgraph dev`` serves (see ``langgraph.json``), built from the environment.
+
+The LangGraph server brings its own checkpointer, so the graph is compiled without one.
+Settings:
+
+- ``SPECSEARCH_MODELS``: ``fake`` (default; the scripted demo models, offline and instant) or
+  ``default`` (the real Qwen2.5-Coder pair; needs the ``[models]`` extra, loads in about a minute).
+- ``SPECSEARCH_SCORER``: for the real pair, ``likelihood-target`` (default) or
+  ``likelihood-drafter``.
+- ``SPECSEARCH_CONFIG``: JSON with any :class:`SpecSearchConfig` fields, e.g.
+  ``{"width": 3, "max_depth": 8}``; unset fields keep their defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from langgraph.graph.state import CompiledStateGraph
+
+from langgraph_specsearch.config import SpecSearchConfig
+from langgraph_specsearch.graph import create_specsearch_graph
+
+MODEL_CHOICES = ("fake", "default")
+
+
+def config_from_env(env: Mapping[str, str] | None = None) -> SpecSearchConfig:
+    """A validated config from ``SPECSEARCH_CONFIG`` (JSON), or the defaults."""
+    env = os.environ if env is None else env
+    raw = env.get("SPECSEARCH_CONFIG", "").strip()
+    if not raw:
+        return SpecSearchConfig()
+    try:
+        values = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"SPECSEARCH_CONFIG is not valid JSON: {error}") from error
+    if not isinstance(values, dict):
+        raise ValueError("SPECSEARCH_CONFIG must be a JSON object of SpecSearchConfig fields")
+    return SpecSearchConfig(**values)
+
+
+def models_from_env(env: Mapping[str, str] | None = None) -> tuple[Any, Any, Any]:
+    """``(drafter, target, scorer)`` as ``SPECSEARCH_MODELS`` asks; real models load lazily."""
+    env = os.environ if env is None else env
+    choice = env.get("SPECSEARCH_MODELS", "fake").strip().lower() or "fake"
+    if choice == "fake":
+        from langgraph_specsearch.demo_models import demo_models
+
+        return demo_models(simulate_latency=env.get("SPECSEARCH_DEMO_LATENCY", "") == "1")
+    if choice == "default":
+        from langgraph_specsearch.hf_scorers import LikelihoodScorer
+        from langgraph_specsearch.model_assets import load_default_pair
+
+        drafter, target = load_default_pair()
+        scorer_name = env.get("SPECSEARCH_SCORER", "likelihood-target")
+        if scorer_name not in ("likelihood-target", "likelihood-drafter"):
+            raise ValueError(f"SPECSEARCH_SCORER={scorer_name!r}: use likelihood-target/-drafter")
+        source = target if scorer_name == "likelihood-target" else drafter
+        return drafter, target, LikelihoodScorer.from_generator(source)
+    raise ValueError(f"SPECSEARCH_MODELS={choice!r}: choose one of {', '.join(MODEL_CHOICES)}")
+
+
+def make_graph(env: Mapping[str, str] | None = None) -> CompiledStateGraph:
+    """The SpecSearch graph for the LangGraph server: no checkpointer, the server has its own."""
+    drafter, target, scorer = models_from_env(env)
+    return create_specsearch_graph(drafter, target, scorer, config=config_from_env(env))
+
+
+graph = make_graph()
