@@ -1,0 +1,224 @@
+"""The transformers backend's plumbing on tiny random models (offline, a few seconds)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from langgraph_specsearch.generation import (
+    GenerationSettings,
+    SpeculativeThoughtGenerator,
+    ThoughtGenerator,
+    can_speculate,
+    cut_at_delimiter,
+)
+from langgraph_specsearch.transformers_backend import (
+    DelimiterStoppingCriteria,
+    ThroughputModel,
+    TransformersThoughtGenerator,
+)
+
+try:
+    from tiny_models import tiny_qwen2, tiny_tokenizer
+except ImportError:  # tests collected as a package
+    from tests.tiny_models import tiny_qwen2, tiny_tokenizer
+
+QUESTION = "1 + 2 = 3 so The answer is 3"
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return tiny_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def target(tokenizer):
+    model = tiny_qwen2(len(tokenizer), seed=0, layers=2, logit_scale=20.0)
+    return TransformersThoughtGenerator(model, tokenizer, name="tiny-target", max_batch_size=4)
+
+
+@pytest.fixture(scope="module")
+def drafter(tokenizer):
+    model = tiny_qwen2(len(tokenizer), seed=1, layers=1, logit_scale=20.0)
+    return TransformersThoughtGenerator(model, tokenizer, name="tiny-drafter")
+
+
+@pytest.fixture(scope="module")
+def uniform(tokenizer):
+    """A near-uniform sampler, so the delimiter and eos come up often."""
+    model = tiny_qwen2(len(tokenizer), seed=2, logit_scale=0.01)
+    return TransformersThoughtGenerator(model, tokenizer, name="tiny-uniform", max_batch_size=5)
+
+
+def test_implements_the_interfaces(target, drafter):
+    assert isinstance(target, ThoughtGenerator)
+    assert isinstance(target, SpeculativeThoughtGenerator)
+    assert target.supports_assistant(drafter)
+    assert not target.supports_assistant(target)
+    assert can_speculate(target, drafter)
+    assert target.name == "tiny-target"
+
+
+def test_prompt_continues_the_partial_assistant_message(target):
+    fresh = target.render_prompt(QUESTION, [], "\n\n")
+    assert fresh.endswith("<|im_start|>assistant\n")
+    assert target.system_prompt.split()[0] in fresh
+    partial = target.render_prompt(QUESTION, ["step 1", "step 2"], "\n\n")
+    assert partial.endswith("<|im_start|>assistant\nstep 1\n\nstep 2\n\n")
+    assert "<|im_end|>" not in partial.split("<|im_start|>assistant")[-1]
+
+
+def test_counts_are_exact_and_thoughts_end_at_boundaries(uniform, tokenizer):
+    settings = GenerationSettings(max_new_tokens=12, temperature=1.0, top_p=1.0, seed=3)
+    paths = [[], ["step 1"], ["step 1", "step 2"]]
+    counts = [3, 0, 4]
+    result = uniform.generate(QUESTION, paths, counts, settings)
+    assert [len(row) for row in result] == counts
+    reasons = set()
+    for thought in (t for row in result for t in row):
+        reasons.add(thought.finish_reason)
+        assert 0 < thought.tokens <= settings.max_new_tokens
+        assert "\n\n" not in thought.text
+        if thought.finish_reason == "length":
+            assert thought.tokens == settings.max_new_tokens
+    assert reasons & {"delimiter", "eos", "empty"}, reasons
+    details = uniform.last_details
+    assert details.sequences == 7 and details.model_calls == 2  # chunked by max_batch_size=5
+    assert details.new_tokens == sum(t.tokens for row in result for t in row)
+    assert uniform.last_stats.strategy == "batched" and uniform.last_stats.seconds > 0
+
+
+def test_seeded_sampling_is_reproducible(uniform):
+    settings = GenerationSettings(max_new_tokens=8, temperature=0.8, seed=11)
+    first = uniform.generate(QUESTION, [[]], [4], settings)
+    second = uniform.generate(QUESTION, [[]], [4], settings)
+    assert first == second
+    state = torch.random.get_rng_state()
+    uniform.generate(QUESTION, [[]], [1], settings)
+    assert torch.equal(state, torch.random.get_rng_state())  # the global RNG is left alone
+
+
+def test_batched_greedy_equals_one_at_a_time(target):
+    settings = GenerationSettings(max_new_tokens=10, temperature=0.0)
+    paths = [[], ["step 1"], ["step 1", "2 + 2 = 4 so The answer is 4"]]
+    batched = target.generate(QUESTION, paths, [1, 1, 1], settings)
+    single = [target.generate(QUESTION, [path], [1], settings)[0] for path in paths]
+    assert batched == single
+
+
+def test_greedy_assisted_is_token_identical_to_plain(target, drafter):
+    settings = GenerationSettings(max_new_tokens=16, temperature=0.0, delimiter="")
+    paths = [[], ["step 1"]]
+    plain, used_plain = target.generate_speculative(
+        QUESTION, paths, [1, 1], settings, assistant=drafter, strategy="batched"
+    )
+    assisted, used = target.generate_speculative(
+        QUESTION, paths, [1, 1], settings, assistant=drafter, strategy="speculative"
+    )
+    assert (used_plain, used) == ("batched", "speculative")
+    assert assisted == plain
+    assert target.last_details.model_calls == 2  # assisted runs one sequence at a time
+
+
+def test_auto_strategy_follows_measurements(target, drafter):
+    settings = GenerationSettings(max_new_tokens=4, temperature=0.0)
+    target.throughput = ThroughputModel()
+    _, used = target.generate_speculative(QUESTION, [[]], [3], settings, drafter, "auto")
+    assert used == "batched"  # the prior: batching wins for several sequences
+    target.throughput = ThroughputModel()
+    target.throughput.record("speculative", 1, False, tokens=1000, seconds=1.0)
+    target.throughput.record("batched", 4, False, tokens=100, seconds=1.0)
+    _, used = target.generate_speculative(QUESTION, [[]], [3], settings, drafter, "auto")
+    assert used == "speculative"
+    _, used = target.generate_speculative(QUESTION, [[]], [2], settings, object(), "auto")
+    assert used == "batched"  # no usable assistant: plain generation
+    with pytest.raises(ValueError):
+        target.generate_speculative(QUESTION, [[]], [1], settings, object(), "speculative")
+    with pytest.raises(ValueError):
+        target.generate_speculative(QUESTION, [[]], [1], settings, drafter, "fastest")
+
+
+def test_throughput_model_estimates():
+    model = ThroughputModel()
+    assert model.choose(1, True) == "speculative" and model.choose(2, True) == "batched"
+    model.record("batched", 1, True, tokens=10, seconds=1.0)
+    assert model.estimate("speculative", 1, True) == pytest.approx(13.0)
+    assert model.estimate("batched", 4, True) == pytest.approx(10 * 4**0.6)
+
+
+def test_token_count_stops_at_the_delimiter(target, tokenizer):
+    vocab = tokenizer.get_vocab()
+    ids = [vocab["step"], vocab["1"], vocab["\n\n"], vocab["2"], vocab["<|endoftext|>"]]
+    thought = target._thought(ids, "\n\n")
+    assert (thought.text, thought.tokens, thought.finish_reason) == ("step 1", 3, "delimiter")
+    eos = target._thought([vocab["step"], vocab["<|im_end|>"], vocab["2"]], "\n\n")
+    assert (eos.text, eos.tokens, eos.finish_reason) == ("step", 2, "eos")
+    empty = target._thought([vocab["<|im_end|>"]], "\n\n")
+    assert empty.finish_reason == "empty" and empty.tokens == 1
+    length = target._thought([vocab["step"], vocab["2"]], "\n\n")
+    assert (length.text, length.finish_reason) == ("step 2", "length")
+
+
+def test_stopping_criteria_is_per_row(tokenizer):
+    vocab = tokenizer.get_vocab()
+    prompt = [vocab["user"]]
+    rows = torch.tensor(
+        [[*prompt, vocab["\n\n"], vocab["step"]], [*prompt, vocab["step"], vocab["\n\n"]]]
+    )
+    stopper = DelimiterStoppingCriteria(tokenizer, 1, "\n\n", 2)
+    assert stopper(rows, None).tolist() == [False, True]  # a leading delimiter is not a stop
+    text = tokenizer.decode(rows[1, 1:], skip_special_tokens=True)
+    assert cut_at_delimiter(text, "\n\n") == ("step", True)
+
+
+def test_lock_serialises_concurrent_calls(uniform):
+    settings = GenerationSettings(max_new_tokens=4, temperature=0.5)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            uniform.generate(QUESTION, [[]], [2], settings)
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+
+
+def test_from_pretrained_and_from_langchain(tmp_path, tokenizer, target):
+    target.model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    loaded = TransformersThoughtGenerator.from_pretrained(tmp_path, dtype=torch.float32)
+    assert loaded.name == tmp_path.name
+    assert loaded.supports_assistant(target)  # same vocabulary
+    # (the word-level test tokenizer does not round-trip its pre-tokenizer; the weights do)
+    settings = GenerationSettings(max_new_tokens=6, temperature=0.0)
+    reloaded = TransformersThoughtGenerator(loaded.model, tokenizer)
+    assert reloaded.generate(QUESTION, [[]], [1], settings) == target.generate(
+        QUESTION, [[]], [1], settings
+    )
+
+    from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
+    from transformers import pipeline
+
+    pipe = pipeline("text-generation", model=target.model, tokenizer=tokenizer)
+    llm = HuggingFacePipeline(pipeline=pipe)
+    via_llm = TransformersThoughtGenerator.from_langchain(llm)
+    assert via_llm.model is target.model and via_llm.tokenizer is tokenizer
+    chat = ChatHuggingFace(llm=llm, tokenizer=tokenizer)
+    via_chat = TransformersThoughtGenerator.from_langchain(chat, name="chat")
+    assert via_chat.model is target.model and via_chat.name == "chat"
+    with pytest.raises(TypeError):
+        TransformersThoughtGenerator.from_langchain(object())
+
+
+def test_rejects_mismatched_counts(target):
+    with pytest.raises(ValueError):
+        target.generate(QUESTION, [[], []], [1], GenerationSettings())
+    assert target.generate(QUESTION, [[]], [0], GenerationSettings()) == [[]]
