@@ -61,6 +61,14 @@ class SpecSearchConfig(BaseModel):
     temperature: float = Field(0.7, ge=0.0, description="Sampling temperature for thoughts.")
     top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling for thoughts.")
     seed: int = Field(0, description="Seeds every sampling call and random rejection.")
+    drafter_fallback: bool = Field(
+        True,
+        description="When the drafter still fails after its retries, let the target write the "
+        "step (recorded in stats['failures']) instead of failing the run.",
+    )
+    draft_timeout_s: float | None = Field(
+        None, gt=0, description="Give up on a drafter call after this many seconds (then retry)."
+    )
 
     @model_validator(mode="after")
     def _check_relations(self) -> SpecSearchConfig:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
-FinishReason = Literal["delimiter", "eos", "length", "empty"]
+FinishReason = Literal["delimiter", "eos", "length", "empty", "repeat"]
 
 
 @dataclass(frozen=True)

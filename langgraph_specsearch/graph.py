@@ -11,10 +11,12 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from copy import deepcopy
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -51,6 +53,9 @@ from langgraph_specsearch.threshold import (
 )
 from langgraph_specsearch.tree import path_steps
 
+DEFAULT_DRAFTER_RETRY = RetryPolicy(max_attempts=2, initial_interval=0.2, retry_on=Exception)
+
+T = TypeVar("T")
 Stage = Literal["draft", "evaluate", "reject", "correct", "select"]
 _ROLE_SEED = {"draft": 1, "correct": 2, "reject": 3}
 
@@ -73,11 +78,13 @@ class _Stages:
         target: ThoughtGenerator,
         scorer: Scorer,
         config: SpecSearchConfig,
+        drafter_retry: RetryPolicy = DEFAULT_DRAFTER_RETRY,
     ) -> None:
         self.drafter = drafter
         self.target = target
         self.scorer = scorer
         self.config = config
+        self.drafter_retry = drafter_retry
         self.speculative = can_speculate(target, drafter)
         if config.mode == "target_speculative" and not self.speculative:
             raise ValueError(
@@ -126,8 +133,16 @@ class _Stages:
     def _score(
         self, state: SpecSearchState, nodes: dict[str, ThoughtNode], ids: list[str], stats: RunStats
     ) -> None:
-        """Score the thoughts ``ids`` in one batched call; empty thoughts are never scored."""
-        scorable = [i for i in ids if nodes[i]["text"].strip()]
+        """Score the thoughts ``ids`` in one batched call.
+
+        Empty thoughts and thoughts that repeat an earlier step of their path are never scored, so
+        they can be neither accepted nor selected.
+        """
+        scorable = [
+            i
+            for i in ids
+            if nodes[i]["finish_reason"] not in ("empty", "repeat") and nodes[i]["text"].strip()
+        ]
         scores = score_last_steps(
             self.scorer, state["question"], [path_steps(nodes, i) for i in scorable]
         )
@@ -147,6 +162,11 @@ class _Stages:
     ) -> ThoughtNode:
         node_id = f"n{len(nodes)}"
         answer = extract_answer(thought.text)
+        reason = thought.finish_reason if thought.text.strip() else "empty"
+        if reason != "empty" and _normal(thought.text) in {
+            _normal(step) for step in path_steps(nodes, parent)
+        }:
+            reason = "repeat"  # degenerate repetition: marked, never scored
         node = ThoughtNode(
             id=node_id,
             parent=parent,
@@ -159,7 +179,7 @@ class _Stages:
             selected=False,
             terminal=answer is not None,
             answer=answer,
-            finish_reason=thought.finish_reason,
+            finish_reason=reason,
         )
         nodes[node_id] = node
         return node
@@ -167,8 +187,13 @@ class _Stages:
     # -- stages --------------------------------------------------------------------------------
 
     def prepare(self, state: InputState) -> dict[str, Any]:
-        """Validate the question and plant the root of a fresh tree."""
-        return initial_state(validate_question(state.get("question")))
+        """Validate the question, before any model is called, and plant a fresh tree."""
+        question = validate_question(state.get("question"))
+        for generator in (self.drafter, self.target):
+            check = getattr(generator, "check_question", None)
+            if check is not None:
+                check(question)  # e.g. longer than the model's context: a clear ValueError
+        return initial_state(question)
 
     def draft(self, state: SpecSearchState, config: RunnableConfig) -> dict[str, Any]:
         """The drafter writes M thoughts from every frontier node, in one batched call."""
@@ -180,17 +205,14 @@ class _Stages:
         with _timed(stats, "draft"):
             if count and frontier:
                 counts = [count] * len(frontier)
-                groups = self._checked(
-                    _call(
-                        self.drafter,
-                        state["question"],
-                        [path_steps(nodes, f) for f in frontier],
-                        counts,
-                        self.settings(step, "draft"),
-                        config,
-                    ),
+                groups = self._draft_with_fallback(
+                    state["question"],
+                    [path_steps(nodes, f) for f in frontier],
                     counts,
-                    "drafter",
+                    self.settings(step, "draft"),
+                    config,
+                    stats,
+                    step,
                 )
                 for parent, group in zip(frontier, groups, strict=True):
                     for thought in group:
@@ -199,6 +221,41 @@ class _Stages:
         stats["drafted"] += len(created)
         _emit("draft", step, [_brief(n) for n in created])
         return {"nodes": nodes, "stats": stats}
+
+    def _draft_with_fallback(
+        self,
+        question: str,
+        paths: list[list[str]],
+        counts: list[int],
+        settings: GenerationSettings,
+        config: RunnableConfig,
+        stats: RunStats,
+        step: int,
+    ) -> list[list[Thought]]:
+        """Call the drafter under its retry policy; if it still fails, the target takes the step.
+
+        Falling back means drafting nothing: ``correct`` then fills every slot with the target.
+        """
+
+        def attempt() -> list[list[Thought]]:
+            return self._checked(
+                _call(self.drafter, question, paths, counts, settings, config), counts, "drafter"
+            )
+
+        try:
+            return _with_retry(attempt, self.drafter_retry, self.config.draft_timeout_s)
+        except Exception as error:
+            if not self.config.drafter_fallback or self.config.mode == "drafter_only":
+                raise
+            stats["failures"].append(
+                {
+                    "stage": "draft",
+                    "step": step,
+                    "error": f"{type(error).__name__}: {error}",
+                    "fallback": "target",
+                }
+            )
+            return [[] for _ in counts]
 
     def evaluate(self, state: SpecSearchState) -> dict[str, Any]:
         """The scorer rates every draft of this step, in one batched call."""
@@ -406,6 +463,45 @@ def _call(
     return generator.generate(question, paths, counts, settings)
 
 
+def _with_retry(call: Callable[[], T], policy: RetryPolicy, timeout_s: float | None) -> T:
+    """Run ``call`` under a LangGraph ``RetryPolicy`` (attempts, backoff, retry_on), with a timeout.
+
+    A timed-out call is abandoned, not killed: its thread finishes in the background.
+    """
+    interval = policy.initial_interval
+    for attempt in range(1, policy.max_attempts + 1):
+        try:
+            if timeout_s is None:
+                return call()
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="specsearch-draft")
+            try:
+                return pool.submit(call).result(timeout=timeout_s)
+            except FutureTimeout as error:
+                raise TimeoutError(f"drafter call took longer than {timeout_s} s") from error
+            finally:
+                pool.shutdown(wait=False)
+        except Exception as error:
+            if attempt == policy.max_attempts or not _should_retry(policy, error):
+                raise
+            pause = min(interval, policy.max_interval)
+            time.sleep(pause * (1 + random.random()) if policy.jitter else pause)
+            interval *= policy.backoff_factor
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _should_retry(policy: RetryPolicy, error: Exception) -> bool:
+    retry_on = policy.retry_on
+    if isinstance(retry_on, type):
+        return isinstance(error, retry_on)
+    if isinstance(retry_on, Sequence):
+        return isinstance(error, tuple(retry_on))
+    return bool(retry_on(error))
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
 def _child(config: RunnableConfig) -> RunnableConfig:
     keep = ("callbacks", "tags", "metadata", "run_name")
     return {key: config[key] for key in keep if key in config}  # type: ignore[literal-required]
@@ -453,13 +549,16 @@ def create_specsearch_graph(
     checkpointer: Checkpointer | BaseCheckpointSaver | None = None,
     name: str = "specsearch",
     retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
+    drafter_retry: RetryPolicy = DEFAULT_DRAFTER_RETRY,
     debug: bool = False,
 ) -> CompiledStateGraph:
     """Build the compiled SpecSearch graph.
 
     ``drafter`` and ``target`` are LangChain language models or :class:`ThoughtGenerator` objects;
     ``scorer`` is a callable ``(question, steps) -> float`` or a search-and-learn style PRM.
-    ``retry_policy`` applies to the stages that call a model or the scorer.
+    ``retry_policy`` applies to the ``evaluate`` and ``correct`` stages (LangGraph retries the
+    node); the drafter is retried inside ``draft`` under ``drafter_retry`` and, if it still fails,
+    the target writes that step (``config.drafter_fallback``).
     """
     config = config or SpecSearchConfig()
     check_scorer(scorer)
@@ -468,10 +567,11 @@ def create_specsearch_graph(
         as_thought_generator(target, "target"),
         scorer,
         config,
+        drafter_retry,
     )
     builder = StateGraph(SpecSearchState, input_schema=InputState, output_schema=OutputState)
     builder.add_node("prepare", stages.prepare)
-    builder.add_node("draft", stages.draft, retry_policy=retry_policy)
+    builder.add_node("draft", stages.draft)
     builder.add_node("evaluate", stages.evaluate, retry_policy=retry_policy)
     builder.add_node("reject", stages.reject)
     builder.add_node("correct", stages.correct, retry_policy=retry_policy)

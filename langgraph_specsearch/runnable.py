@@ -143,6 +143,19 @@ class SpecSearch(Runnable[SpecSearchInput, SearchResult]):
         state = self.graph.invoke({"question": question}, config, **kwargs)
         return SearchResult.from_state(question, state)
 
+    def resume(self, config: RunnableConfig) -> SearchResult:
+        """Finish an interrupted run from its last checkpoint (needs a checkpointer and a thread).
+
+        Sampling seeds depend only on the run seed and the step, so a resumed run writes what the
+        uninterrupted run would have written.
+        """
+        snapshot = self.graph.get_state(config)
+        if not snapshot.values:
+            raise ValueError(f"no checkpoint to resume for {config.get('configurable', {})}")
+        unfinished = snapshot.next or snapshot.tasks  # tasks: saved writes not yet checkpointed
+        state = self.graph.invoke(None, config) if unfinished else snapshot.values
+        return SearchResult.from_state(snapshot.values["question"], state)
+
     async def ainvoke(
         self, input: SpecSearchInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> SearchResult:

@@ -56,6 +56,7 @@ class RunStats(TypedDict):
     total_seconds: float
     correction_strategies: dict[str, int]
     invalid_scores: int
+    failures: list[dict[str, object]]
     steps: int
 
 
@@ -102,6 +103,7 @@ def empty_stats() -> RunStats:
         total_seconds=0.0,
         correction_strategies={},
         invalid_scores=0,
+        failures=[],
         steps=0,
     )
 
