@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from langgraph_specsearch.state import ROOT_ID, ThoughtNode, ThresholdRecord
@@ -89,6 +90,12 @@ class SearchTree:
             lines.append("    classDef chosen stroke-width:4px")
             lines.append(f"    class {','.join(_mid(i) for i in sorted(on_path))} chosen")
         return "\n".join(lines)
+
+    def draw_png(self, path: str | Path, **options: Any) -> Path:
+        """Save a PNG picture of the tree (matplotlib, offline); see ``tree_render.draw_tree``."""
+        from langgraph_specsearch.tree_render import draw_png
+
+        return draw_png(self, path, **options)
 
 
 def _mid(node_id: str) -> str:
