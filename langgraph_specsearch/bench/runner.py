@@ -1,0 +1,190 @@
+"""Run every mode on the same problems, interleaved, and record each run as it finishes.
+
+The modes share one drafter, one target and one scorer, so a speedup can only come from the search,
+never from different settings. Runs go problem by problem (AR, SpS, SpecSearch, drafter-only, then
+the next problem) so drift on a shared machine cancels in the per-problem ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from langgraph_specsearch.bench.data import Problem, load_jsonl, seeded_subset
+from langgraph_specsearch.bench.records import (
+    Record,
+    RecordWriter,
+    done_pairs,
+    error_record,
+    pending,
+    read_records,
+    record_from_result,
+)
+from langgraph_specsearch.bench.report import terminal_table, write_report
+from langgraph_specsearch.config import SpecSearchConfig
+from langgraph_specsearch.runnable import SpecSearch
+
+MODES = ("target_only", "target_speculative", "specsearch", "drafter_only")
+# the committed GSM8K subset, found from a source checkout (editable install) or the working dir
+DEFAULT_DATA = next(
+    (
+        p
+        for p in (
+            Path(__file__).resolve().parents[2] / "benchmarks/data/gsm8k_test_subset.jsonl",
+            Path("benchmarks/data/gsm8k_test_subset.jsonl"),
+        )
+        if p.exists()
+    ),
+    Path("benchmarks/data/gsm8k_test_subset.jsonl"),
+)
+ReasonerFactory = Callable[[str], SpecSearch]
+
+
+def run_benchmark(
+    problems: Sequence[Problem],
+    modes: Sequence[str],
+    make_reasoner: ReasonerFactory,
+    records_path: Path,
+    *,
+    progress: bool = True,
+    retry_errors: bool = False,
+) -> list[Record]:
+    """Run the pending (problem, mode) pairs, appending one record per finished run.
+
+    A record already in ``records_path`` is never run again, so a killed run resumes where it
+    stopped. A run that raises is recorded as an error (wrong, and left out of every timing).
+    """
+    done = (
+        done_pairs(read_records(records_path), retry_errors=retry_errors)
+        if records_path.exists()
+        else set()
+    )
+    todo = list(pending(problems, modes, done))
+    reasoners = {mode: make_reasoner(mode) for mode in modes}
+    bar = _progress(len(todo), progress)
+    with RecordWriter(records_path) as writer:
+        for problem, mode in todo:
+            bar.set_description(f"{problem.problem_id} {mode}")
+            start = time.perf_counter()
+            try:
+                result = reasoners[mode].invoke(problem.question)
+            except Exception as error:  # recorded, never hidden: the summary counts errors
+                writer.write(error_record(problem, mode, error, time.perf_counter() - start))
+            else:
+                record = record_from_result(problem, mode, result, time.perf_counter() - start)
+                record["stop_reason"] = result.stop_reason
+                record["correction_strategies"] = result.stats.get("correction_strategies", {})
+                record["invalid_scores"] = result.stats.get("invalid_scores", 0)
+                writer.write(record)
+            bar.update(1)
+    bar.close()
+    return read_records(records_path)
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, unit="run", file=sys.stderr)
+
+
+def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``specsearch bench`` options (the search settings are added by the CLI)."""
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="JSONL with question/answer"
+    )
+    parser.add_argument("--n", type=int, default=30, help="problems (a seeded random subset)")
+    parser.add_argument("--subset-seed", type=int, default=0, help="seed of the problem subset")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument("--run-name", default=None, help="results folder name [bench-<n>]")
+    parser.add_argument("--out-dir", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="3 problems, N=2, M=2, depth 6: a few minutes on real models",
+    )
+    parser.add_argument(
+        "--fake",
+        action="store_true",
+        help="scripted demo models instead of the real pair (tests the pipeline)",
+    )
+    parser.add_argument(
+        "--scorer",
+        default="likelihood-target",
+        choices=["likelihood-target", "likelihood-drafter", "prm-head"],
+    )
+    parser.add_argument(
+        "--sps-strategy",
+        default="auto",
+        choices=["auto", "speculative", "batched"],
+        help="how target_speculative writes thoughts [auto: the faster]",
+    )
+    parser.add_argument(
+        "--num-assistant-tokens",
+        type=int,
+        default=None,
+        help="draft length of token-level speculation",
+    )
+    parser.add_argument("--restart", action="store_true", help="discard earlier records")
+    parser.add_argument("--retry-errors", action="store_true", help="rerun runs that raised")
+    parser.add_argument("--no-plots", action="store_true")
+
+
+def main(args: argparse.Namespace) -> int:
+    """``specsearch bench``: run, then write records.jsonl, summary.json/.md and plots."""
+    from langgraph_specsearch.cli import config_from_args, load_real_models
+
+    if args.quick:
+        args.n, args.width, args.n_drafts, args.max_depth = 3, 2, 2, 6
+        args.beam_width = min(args.beam_width, args.width)
+    if not args.data.exists():
+        raise SystemExit(f"no benchmark data at {args.data}: pass --data FILE.jsonl")
+    problems = seeded_subset(load_jsonl(args.data), args.n, args.subset_seed)
+    run_dir = args.out_dir / (args.run_name or f"bench-{args.n}" + ("-fake" if args.fake else ""))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    records_path = run_dir / "records.jsonl"
+    if args.restart and records_path.exists():
+        records_path.unlink()
+    if args.fake:
+        from langgraph_specsearch.demo_models import DemoModel, DemoScorer
+
+        drafter, target, scorer = DemoModel("drafter", 0.7), DemoModel("target", 0.9), DemoScorer()
+        if "target_speculative" in args.modes:  # scripted models have no token-level speculation
+            print("--fake: skipping target_speculative", file=sys.stderr)
+            args.modes = [mode for mode in args.modes if mode != "target_speculative"]
+        models = {"drafter": "demo", "target": "demo", "scorer": "demo"}
+    else:
+        drafter, target, scorer = load_real_models(args.scorer)
+        if args.num_assistant_tokens:
+            target.num_assistant_tokens = args.num_assistant_tokens
+        models = {
+            "drafter": drafter.name,
+            "target": target.name,
+            "scorer": args.scorer,
+            "dtype": "bfloat16",
+        }
+
+    def make_reasoner(mode: str) -> SpecSearch:
+        config = config_from_args(args, mode)
+        if mode == "target_speculative":
+            config = SpecSearchConfig(**{**config.model_dump(), "correction": args.sps_strategy})
+        return SpecSearch(drafter=drafter, target=target, scorer=scorer, config=config)
+
+    records = run_benchmark(
+        problems, args.modes, make_reasoner, records_path, retry_errors=args.retry_errors
+    )
+    command = "specsearch bench " + shlex.join(sys.argv[2:] if len(sys.argv) > 2 else [])
+    summary = write_report(
+        records, run_dir, models=models, command=command.strip(), plots=not args.no_plots
+    )
+    summary["settings"] = config_from_args(args, "specsearch").model_dump()
+    summary["sps_strategy"] = args.sps_strategy
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(terminal_table(summary))
+    print(f"results in {run_dir}", file=sys.stderr)
+    return 0

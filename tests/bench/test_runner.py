@@ -1,0 +1,98 @@
+"""The benchmark runner: interleaved modes, one record per run, resume without rerunning."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from langgraph_specsearch.bench.data import Problem
+from langgraph_specsearch.bench.records import read_records
+from langgraph_specsearch.bench.runner import run_benchmark
+from langgraph_specsearch.cli import main
+from langgraph_specsearch.config import SpecSearchConfig
+from langgraph_specsearch.demo_models import DEMO_PROBLEMS, DemoModel, DemoScorer
+from langgraph_specsearch.runnable import SpecSearch
+
+PROBLEMS = [Problem(f"p{i}", p.question, p.answer, "") for i, p in enumerate(DEMO_PROBLEMS[:3])]
+
+
+class Counting:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def __call__(self, mode: str) -> SpecSearch:
+        calls = self.calls
+
+        class Recorder(SpecSearch):
+            def invoke(self, input, config=None, **kwargs):
+                calls.append(f"{input[:12]}|{mode}")
+                if mode == "drafter_only" and "Weng" in input:
+                    raise RuntimeError("boom")
+                return super().invoke(input, config, **kwargs)
+
+        return Recorder(
+            DemoModel("drafter", 0.7),
+            DemoModel("target", 0.9),
+            DemoScorer(),
+            config=SpecSearchConfig(mode=mode, width=2, n_drafts=2),
+        )
+
+
+def test_runs_interleave_and_resume(tmp_path: Path) -> None:
+    path = tmp_path / "records.jsonl"
+    modes = ["target_only", "specsearch", "drafter_only"]
+    factory = Counting()
+    run_benchmark(PROBLEMS[:2], modes, factory, path, progress=False)
+    assert [c.split("|")[1] for c in factory.calls] == modes * 2  # A, B, C, then next problem
+    records = read_records(path)
+    assert len(records) == 6
+    errors = [r for r in records if r.get("error")]
+    assert len(errors) == 1 and errors[0]["mode"] == "drafter_only"
+    assert all(r["correct"] for r in records if r["mode"] == "target_only")
+
+    again = Counting()
+    run_benchmark(PROBLEMS, modes, again, path, progress=False)
+    assert len(again.calls) == 3  # only the new problem ran
+    assert len(read_records(path)) == 9
+
+
+def test_cli_bench_with_fake_models(tmp_path: Path) -> None:
+    data = tmp_path / "problems.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps({"question": p.question, "answer": f"#### {p.answer}"}) + "\n"
+            for p in DEMO_PROBLEMS
+        )
+    )
+    code = main(
+        [
+            "bench",
+            "--fake",
+            "--data",
+            str(data),
+            "--n",
+            "3",
+            "--out-dir",
+            str(tmp_path),
+            "--run-name",
+            "t",
+            "--width",
+            "2",
+            "--no-plots",
+        ]
+    )
+    assert code == 0
+    summary = json.loads((tmp_path / "t" / "summary.json").read_text())
+    assert summary["n_problems"] == 3
+    for key in (
+        "accuracy",
+        "speedup_vs_ar",
+        "speedup_vs_sps",
+        "speedup_vs_best_baseline",
+        "ideal_speedup",
+        "acceptance_rate",
+        "models",
+        "command",
+    ):
+        assert key in summary
+    assert set(summary["accuracy"]) == {"target_only", "specsearch", "drafter_only"}
