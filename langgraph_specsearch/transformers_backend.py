@@ -173,6 +173,7 @@ class TransformersThoughtGenerator:
         self.last_stats = GenerationStats()
         self.last_details = BackendStats()
         self.total = BackendStats(strategy="total")
+        self.last_token_ids: list[list[int]] = []  # each row's generated ids up to its cut
         self._eos_ids = _eos_ids(model, tokenizer)
         pad = tokenizer.pad_token_id
         self._pad_id = pad if pad is not None else self._eos_ids[0]
@@ -268,6 +269,9 @@ class TransformersThoughtGenerator:
     # ----------------------------------------------------------------------- decoding
     def _thought(self, generated: Sequence[int], delimiter: str) -> Thought:
         """Cut one row at its first eos or delimiter and count the tokens up to that cut."""
+        return self._cut_row(generated, delimiter)[0]
+
+    def _cut_row(self, generated: Sequence[int], delimiter: str) -> tuple[Thought, list[int]]:
         ids = list(generated)
         reason: FinishReason = "length"
         for index, token in enumerate(ids):
@@ -284,7 +288,7 @@ class TransformersThoughtGenerator:
                 ids.pop()
         if not cut:
             reason = "empty"
-        return Thought(text=cut, tokens=len(ids), finish_reason=reason)
+        return Thought(text=cut, tokens=len(ids), finish_reason=reason), ids
 
     def _first_prefix_with_delimiter(self, ids: list[int], delimiter: str) -> int:
         """The shortest prefix whose text holds the delimiter (binary search; it is monotone)."""
@@ -307,6 +311,7 @@ class TransformersThoughtGenerator:
         """Generate one thought per prompt; batched in chunks, or one by one with an assistant."""
         step = 1 if assistant is not None else self.max_batch_size
         thoughts: list[Thought] = []
+        self.last_token_ids = []
         calls = 0
         for start in range(0, len(prompts), step):
             chunk = prompts[start : start + step]
@@ -335,7 +340,9 @@ class TransformersThoughtGenerator:
                 )
             calls += 1
             for row in range(len(chunk)):
-                thoughts.append(self._thought(output[row, width:].tolist(), settings.delimiter))
+                thought, ids = self._cut_row(output[row, width:].tolist(), settings.delimiter)
+                thoughts.append(thought)
+                self.last_token_ids.append(ids)
         return thoughts, calls
 
     def _run(

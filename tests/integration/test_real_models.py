@@ -1,0 +1,72 @@
+"""The real default pair (Qwen2.5-Coder 0.5B drafter, 1.5B target): small, slow-ish checks."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from langgraph_specsearch.generation import GenerationSettings
+
+pytestmark = pytest.mark.real_models
+
+QUESTION = (
+    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in "
+    "May. How many clips did Natalia sell altogether in April and May?"
+)
+FIRST_STEP = "In April, Natalia sold 48 clips."
+
+
+def test_cache_is_reused_on_the_second_load(real_pair):
+    from langgraph_specsearch.model_assets import is_cached, prepare_default_model
+    from langgraph_specsearch.transformers_backend import TransformersThoughtGenerator
+
+    for role in ("drafter", "target"):
+        assert is_cached(role)
+        again = prepare_default_model(role)
+        assert not again.converted
+        assert again.seconds < 1.0
+        assert (again.path / "model.safetensors").is_file()
+    start = time.perf_counter()
+    TransformersThoughtGenerator.from_pretrained(prepare_default_model("drafter").path)
+    assert time.perf_counter() - start < 60  # about a second on an idle machine; shared CI is not
+
+
+def test_batched_drafter_returns_exactly_the_requested_thoughts(real_pair):
+    drafter, _ = real_pair
+    settings = GenerationSettings(max_new_tokens=64, temperature=0.7, top_p=0.95, seed=1)
+    counts = [3, 2]
+    result = drafter.generate(QUESTION, [[], [FIRST_STEP]], counts, settings)
+    assert [len(row) for row in result] == counts
+    assert drafter.last_details.model_calls == 1  # all frontier nodes in one generate call
+    boundaries = 0
+    for thought in (t for row in result for t in row):
+        assert 0 < thought.tokens <= settings.max_new_tokens
+        assert "\n\n" not in thought.text
+        assert thought.text.strip()
+        if thought.finish_reason in ("delimiter", "eos"):
+            boundaries += 1
+        else:
+            assert thought.finish_reason == "length"
+            assert thought.tokens == settings.max_new_tokens
+    assert boundaries >= 4, [t for row in result for t in row]
+
+
+def test_greedy_assisted_is_token_identical_to_plain_greedy(real_pair):
+    drafter, target = real_pair
+    settings = GenerationSettings(max_new_tokens=24, temperature=0.0)
+    paths = [[FIRST_STEP]]
+    plain, used_plain = target.generate_speculative(
+        QUESTION, paths, [1], settings, assistant=drafter, strategy="batched"
+    )
+    plain_ids = _last_ids(target)
+    assisted, used = target.generate_speculative(
+        QUESTION, paths, [1], settings, assistant=drafter, strategy="speculative"
+    )
+    assert (used_plain, used) == ("batched", "speculative")
+    assert assisted == plain
+    assert _last_ids(target) == plain_ids
+
+
+def _last_ids(generator) -> list[int]:
+    return list(generator.last_token_ids[0])
