@@ -6,7 +6,9 @@ or model objects live here; models sit in the graph's closures.
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Literal
+
+from typing_extensions import TypedDict  # pydantic needs it for JSON schemas on Python < 3.12
 
 Author = Literal["root", "drafter", "target"]
 Status = Literal["root", "drafted", "accepted", "rejected", "corrected"]

@@ -19,8 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from langgraph_specsearch.state import InputState
-
 pytest.importorskip("langgraph_api", reason="langgraph-cli[inmem] is not installed")
 langgraph_sdk = pytest.importorskip("langgraph_sdk", reason="langgraph-sdk is not installed")
 
@@ -117,16 +115,6 @@ def test_langgraph_dev_serves_the_graph(server: str) -> None:
     assert finals and finals[-1]["answer"] == "9901"
 
 
-# pydantic builds JSON schemas of typing.TypedDict only on Python >= 3.12; before that the state
-# classes must come from typing_extensions, or Studio shows no input form.
-_PLAIN_TYPEDDICT = sys.version_info < (3, 12) and type(InputState).__module__ == "typing"
-
-
-@pytest.mark.xfail(
-    _PLAIN_TYPEDDICT,
-    reason="state.py uses typing.TypedDict; on Python < 3.12 use typing_extensions.TypedDict",
-    strict=True,
-)
 def test_studio_sees_typed_input_and_output(server: str) -> None:
     client = langgraph_sdk.get_sync_client(url=server)
     assistant = client.assistants.search(graph_id="specsearch")[0]
