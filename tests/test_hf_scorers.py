@@ -1,0 +1,173 @@
+"""Scorer plumbing on tiny random models: positions, batching, padding, prefix sharing."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from transformers import Qwen2Config, Qwen2ForTokenClassification
+
+from langgraph_specsearch.hf_scorers import LikelihoodScorer, MathShepherdScorer, QwenPRMScorer
+from langgraph_specsearch.scoring import LastStepScorer, StepScorer, score_last_steps
+from langgraph_specsearch.transformers_backend import TransformersThoughtGenerator
+
+try:
+    from tiny_models import tiny_qwen2, tiny_tokenizer
+except ImportError:  # tests collected as a package
+    from tests.tiny_models import tiny_qwen2, tiny_tokenizer
+
+QUESTION = "1 + 2 = 3 so The answer is"
+PATHS = [
+    ["step 1"],
+    ["step 1", "1 + 2 = 3"],
+    ["step 1", "The answer is 3"],
+    ["step 1", "bad"],
+    ["2 + 2 = 4 so The answer is 4 good good"],
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return tiny_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def generator(tokenizer):
+    model = tiny_qwen2(len(tokenizer), seed=5, logit_scale=3.0)
+    return TransformersThoughtGenerator(model, tokenizer, name="tiny")
+
+
+def _flat(nested: list[list[float]]) -> list[float]:
+    return [value for row in nested for value in row]
+
+
+def _reference_mean_log_prob(generator, question, steps) -> float:
+    """The step's mean log-prob from one plain full-logits forward pass, no batching."""
+    tok = generator.tokenizer
+    encode = lambda text: tok(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    ids = encode(generator.render_prompt(question, [], "\n\n"))
+    for step in steps[:-1]:
+        ids += encode(step) + encode("\n\n")
+    start = len(ids)
+    ids += encode(steps[-1])
+    with torch.no_grad():
+        logits = generator.model(torch.tensor([ids])).logits[0].float()
+    logp = torch.log_softmax(logits, -1)
+    picked = [logp[t - 1, ids[t]] for t in range(start, len(ids))]
+    return float(torch.stack(picked).mean())
+
+
+def test_likelihood_matches_a_plain_forward_pass(generator):
+    scorer = LikelihoodScorer.from_generator(generator, raw=True, batch_size=2)
+    assert isinstance(scorer, LastStepScorer) and isinstance(scorer, StepScorer)
+    expected = [_reference_mean_log_prob(generator, QUESTION, path) for path in PATHS]
+    shared = scorer.score_last([QUESTION] * len(PATHS), PATHS)
+    assert shared == pytest.approx(expected, abs=1e-4)
+    scorer.share_prefix = False
+    assert scorer.score_last([QUESTION] * len(PATHS), PATHS) == pytest.approx(expected, abs=1e-4)
+    scorer.padding_side = "left"
+    assert scorer.score_last([QUESTION] * len(PATHS), PATHS) == pytest.approx(expected, abs=1e-4)
+
+
+def test_likelihood_batch_equals_one_at_a_time_and_maps_into_unit_interval(generator):
+    scorer = LikelihoodScorer.from_generator(generator, batch_size=3)
+    batch = scorer.score_last([QUESTION] * len(PATHS), PATHS)
+    single = [scorer(QUESTION, path) for path in PATHS]
+    assert batch == pytest.approx(single, abs=1e-5)
+    assert all(0.0 < value <= 1.0 for value in batch)
+    raw = LikelihoodScorer.from_generator(generator, raw=True).score_last([QUESTION], [PATHS[1]])
+    assert batch[1] == pytest.approx(math.exp(raw[0]), rel=1e-5)
+    assert scorer.calls >= 1 and scorer.last_seconds > 0
+
+
+def test_likelihood_score_gives_every_step_consistent_with_score_last(generator):
+    scorer = LikelihoodScorer.from_generator(generator, batch_size=2)
+    all_steps = scorer.score([QUESTION] * len(PATHS), PATHS)
+    assert [len(scores) for scores in all_steps] == [len(path) for path in PATHS]
+    for path, scores in zip(PATHS, all_steps, strict=True):
+        for j in range(len(path)):
+            assert scores[j] == pytest.approx(scorer(QUESTION, path[: j + 1]), abs=1e-5)
+    scorer.padding_side = "left"
+    left = scorer.score([QUESTION] * len(PATHS), PATHS)
+    assert _flat(left) == pytest.approx(_flat(all_steps), abs=1e-5)
+    assert score_last_steps(scorer, QUESTION, PATHS) == pytest.approx(
+        [scores[-1] for scores in all_steps], abs=1e-5
+    )
+
+
+def test_likelihood_from_model_and_empty_path(tokenizer, generator):
+    scorer = LikelihoodScorer.from_model(generator.model, tokenizer)
+    assert scorer.model is generator.model
+    with pytest.raises(ValueError):
+        scorer.score_last([QUESTION], [[]])
+    assert scorer.score([QUESTION], [[]]) == [[]]
+
+
+def test_math_shepherd_reads_plus_minus_at_each_tag(tokenizer):
+    model = tiny_qwen2(len(tokenizer), seed=7, logit_scale=3.0)
+    scorer = MathShepherdScorer(model, tokenizer, batch_size=2)
+    text = scorer._text(QUESTION, ["step 1", "bad ки"])
+    assert text.count("ки") == 2 and text.startswith(QUESTION + " Step 1: step 1 ки\n")
+    scores = scorer.score([QUESTION] * len(PATHS), PATHS)
+    assert [len(s) for s in scores] == [len(p) for p in PATHS]
+
+    # reference: full logits, one path at a time
+    good, bad, tag = (tokenizer.convert_tokens_to_ids(t) for t in ("+", "-", "ки"))
+    for path, got in zip(PATHS, scores, strict=True):
+        ids = tokenizer(scorer._text(QUESTION, path), add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = model(torch.tensor([ids])).logits[0].float()
+        where = [i for i, t in enumerate(ids) if t == tag]
+        expected = torch.softmax(logits[where][:, [good, bad]], -1)[:, 0].tolist()
+        assert got == pytest.approx(expected, abs=1e-5)
+    scorer.padding_side = "left"
+    left = scorer.score([QUESTION] * len(PATHS), PATHS)
+    assert _flat(left) == pytest.approx(_flat(scores), abs=1e-5)
+    assert scorer.score_last([QUESTION], [PATHS[1]]) == pytest.approx([scores[1][-1]], abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def prm():
+    tok = tiny_tokenizer()
+    tok.add_tokens(["<extra_0>"], special_tokens=True)
+    torch.manual_seed(3)
+    config = Qwen2Config(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        num_labels=2,
+        pad_token_id=0,
+    )
+    return Qwen2ForTokenClassification(config).eval(), tok
+
+
+def test_qwen_prm_reads_the_reward_head_at_separators(prm):
+    model, tok = prm
+    scorer = QwenPRMScorer(model, tok, batch_size=3)
+    text = scorer._text(QUESTION, ["step 1", "2"])
+    assert text.count("<extra_0>") == 2 and "<|im_start|>system" in text
+    scores = scorer.score([QUESTION] * len(PATHS), PATHS)
+    separator = tok.convert_tokens_to_ids("<extra_0>")
+    for path, got in zip(PATHS, scores, strict=True):
+        ids = tok(scorer._text(QUESTION, path), add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = model(torch.tensor([ids])).logits[0].float()
+        where = [i for i, t in enumerate(ids) if t == separator]
+        assert len(where) == len(path)
+        assert got == pytest.approx(torch.softmax(logits[where], -1)[:, 1].tolist(), abs=1e-5)
+        assert all(0.0 < v < 1.0 for v in got)
+    scorer.padding_side = "left"
+    left = scorer.score([QUESTION] * len(PATHS), PATHS)
+    assert _flat(left) == pytest.approx(_flat(scores), abs=1e-5)
+    one_by_one = [scorer(QUESTION, path) for path in PATHS]
+    assert one_by_one == pytest.approx([s[-1] for s in scores], abs=1e-5)
+
+
+def test_qwen_prm_needs_a_single_token_separator(tokenizer):
+    model = tiny_qwen2(len(tokenizer))
+    with pytest.raises(ValueError):
+        QwenPRMScorer(model, tokenizer, separator="step 1")
