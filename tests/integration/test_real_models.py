@@ -70,3 +70,41 @@ def test_greedy_assisted_is_token_identical_to_plain_greedy(real_pair):
 
 def _last_ids(generator) -> list[int]:
     return list(generator.last_token_ids[0])
+
+
+def test_likelihood_scorer_ranks_correct_over_wrong_over_irrelevant(real_pair):
+    from langgraph_specsearch.hf_scorers import LikelihoodScorer
+
+    _, target = real_pair
+    scorer = LikelihoodScorer.from_generator(target, raw=True)
+    paths = [
+        [FIRST_STEP, "In May, she sold half as many: 48 / 2 = 24 clips."],
+        [FIRST_STEP, "In May, she sold half as many: 48 / 2 = 31 clips."],
+        [FIRST_STEP, "The capital of France is Paris, famous for the Eiffel Tower."],
+    ]
+    correct, wrong, irrelevant = scorer.score_last([QUESTION] * 3, paths)
+    assert correct > wrong > irrelevant
+    unshared = LikelihoodScorer.from_generator(target, raw=True, share_prefix=False)
+    assert unshared.score_last([QUESTION] * 3, paths) == pytest.approx(
+        [correct, wrong, irrelevant], abs=0.05
+    )  # bfloat16: the shared-prefix pass differs only by rounding
+
+
+def test_specsearch_solves_an_easy_gsm8k_problem_end_to_end(real_pair):
+    from langgraph_specsearch import SpecSearch, SpecSearchConfig
+    from langgraph_specsearch.hf_scorers import LikelihoodScorer
+
+    drafter, target = real_pair
+    config = SpecSearchConfig(
+        beam_width=1, width=2, n_drafts=3, max_depth=8, max_step_tokens=96, seed=0
+    )
+    scorer = LikelihoodScorer.from_generator(target)
+    result = SpecSearch(drafter=drafter, target=target, scorer=scorer, config=config).invoke(
+        QUESTION
+    )
+    assert result.steps, result
+    assert result.answer is not None and float(result.answer) == 72, (result.answer, result.steps)
+    stats = result.stats
+    assert result.finished and stats["steps"] >= 1
+    assert sum(stats["tokens"].values()) > 0  # (the target may solve it in its first steps)
+    assert stats["total_seconds"] > 0
