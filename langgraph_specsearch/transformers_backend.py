@@ -13,10 +13,11 @@ call from throughput measured on this generator, and the call reports which one 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -302,6 +303,26 @@ class TransformersThoughtGenerator:
                 low = middle + 1
         return high
 
+    @contextlib.contextmanager
+    def _draft_length(self, assistant: TransformersThoughtGenerator | None) -> Iterator[None]:
+        """Apply this generator's draft length to the assistant for one call, then restore it.
+
+        transformers reads ``num_assistant_tokens`` and its schedule from the *assistant's*
+        generation config, not from the config passed to ``generate`` (and a "heuristic"
+        schedule writes its adapted value back there); the caller holds the assistant's lock.
+        """
+        if assistant is None:
+            yield
+            return
+        config = assistant.model.generation_config
+        saved = (config.num_assistant_tokens, config.num_assistant_tokens_schedule)
+        config.num_assistant_tokens = self.num_assistant_tokens
+        config.num_assistant_tokens_schedule = self.num_assistant_tokens_schedule
+        try:
+            yield
+        finally:
+            config.num_assistant_tokens, config.num_assistant_tokens_schedule = saved
+
     def _generate_rows(
         self,
         prompts: Sequence[str],
@@ -323,18 +344,11 @@ class TransformersThoughtGenerator:
             extra: dict[str, Any] = {}
             if assistant is not None:
                 extra["assistant_model"] = assistant.model
-                config = self._config(
-                    settings,
-                    num_assistant_tokens=self.num_assistant_tokens,
-                    num_assistant_tokens_schedule=self.num_assistant_tokens_schedule,
-                )
-            else:
-                config = self._config(settings)
-            with torch.inference_mode():
+            with torch.inference_mode(), self._draft_length(assistant):
                 output = self.model.generate(
                     input_ids=input_ids,
                     attention_mask=mask,
-                    generation_config=config,
+                    generation_config=self._config(settings),
                     stopping_criteria=StoppingCriteriaList([stopper]),
                     **extra,
                 )

@@ -122,6 +122,31 @@ def test_greedy_assisted_is_token_identical_to_plain(target, drafter):
     assert target.last_details.model_calls == 2  # assisted runs one sequence at a time
 
 
+def test_draft_length_reaches_the_assistant_and_is_restored(target, drafter, monkeypatch):
+    from transformers.generation import candidate_generator
+
+    seen = []
+    original = candidate_generator.AssistedCandidateGenerator.__init__
+
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        seen.append(
+            (
+                self.num_assistant_tokens,
+                drafter.model.generation_config.num_assistant_tokens_schedule,
+            )
+        )
+
+    monkeypatch.setattr(candidate_generator.AssistedCandidateGenerator, "__init__", spy)
+    before = drafter.model.generation_config.num_assistant_tokens
+    target.num_assistant_tokens = 3
+    settings = GenerationSettings(max_new_tokens=6, temperature=0.0)
+    target.generate_speculative(QUESTION, [[]], [1], settings, drafter, "speculative")
+    target.num_assistant_tokens = 6
+    assert seen == [(3, "constant")]
+    assert drafter.model.generation_config.num_assistant_tokens == before
+
+
 def test_auto_strategy_follows_measurements(target, drafter):
     settings = GenerationSettings(max_new_tokens=4, temperature=0.0)
     target.throughput = ThroughputModel()
