@@ -134,8 +134,7 @@ def main() -> None:
     }
     report = {
         "what": "backend throughput, default pair, bfloat16, interleaved rounds, median",
-        "command": "HF_HUB_OFFLINE=1 python benchmarks/backend_throughput.py "
-        + " ".join(sys.argv[1:]),
+        "command": _command(),
         "settings": vars(args) | {"output": str(args.output)},
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
@@ -153,6 +152,15 @@ def main() -> None:
     for name, data in summary.items():
         key = next(k for k in data if k.startswith("median"))
         print(f"{name:40s} {data[key]:8.2f} {key.removeprefix('median_')}")
+
+
+def _command() -> str:
+    env = " ".join(
+        f"{name}={os.environ[name]}"
+        for name in ("LANGGRAPH_SPECSEARCH_THREADS", "OMP_NUM_THREADS", "HF_HUB_OFFLINE")
+        if name in os.environ
+    )
+    return f"{env} python benchmarks/backend_throughput.py {' '.join(sys.argv[1:])}".strip()
 
 
 if __name__ == "__main__":

@@ -155,6 +155,11 @@ def set_default_threads() -> None:
     ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS`` or ``LANGGRAPH_SPECSEARCH_THREADS`` wins; this only
     ever raises the count, once per process, so an explicit lower ``torch.set_num_threads`` made
     before loading is the only choice it cannot see (set one of the variables to keep it).
+
+    On a machine whose cores are busy with other work, use fewer threads than cores: measured
+    here with another process saturating one of 2 cores, a 0.5B decode step took 1.6-3.0 s with
+    2 threads and 0.6 s with 1 (OpenMP threads wait on each other when one is descheduled), so
+    ``LANGGRAPH_SPECSEARCH_THREADS=1`` was 3-5x faster there.
     """
     import torch
 
