@@ -1,0 +1,72 @@
+"""The shipped PRM head over the real drafter: loads offline, scores a batch, ranks fixed pairs.
+
+The pairs are the first held-out pairs in stored order (``benchmarks/data/prm_heldout.jsonl``,
+a seeded random order), not picked for passing: the head never saw these problems. Only the
+drafter (0.5B) is loaded, and a dozen short steps are scored, so the test takes seconds.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+pytestmark = pytest.mark.real_models
+
+N_PAIRS = 6
+
+
+@pytest.fixture(scope="module")
+def drafter():
+    from langgraph_specsearch.model_assets import (
+        EXTRA_HINT,
+        load_default_generator,
+        parts_installed,
+    )
+
+    if not parts_installed("drafter"):
+        pytest.skip(f"the default drafter's part packages are missing ({EXTRA_HINT})")
+    return load_default_generator("drafter")
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    from langgraph_specsearch.prm_data import read_examples
+
+    examples = read_examples()
+    out = []
+    for gold, bad in zip(examples[::2], examples[1::2], strict=True):
+        assert (gold.label, bad.label) == (1, 0) and gold.position == bad.position
+        out.append((gold, bad))
+    return out[:N_PAIRS]
+
+
+def test_head_loads_offline_and_scores_a_batch(drafter, pairs) -> None:
+    from langgraph_specsearch.prm_head import DEFAULT_WEIGHTS, load_default_prm_head
+
+    assert DEFAULT_WEIGHTS.is_file() and DEFAULT_WEIGHTS.stat().st_size < 200_000
+    head = load_default_prm_head(drafter)
+    assert head.generator.model is drafter.model  # shares the drafter, no second copy
+    examples = [ex for pair in pairs[:3] for ex in pair]
+    scores = head.score_last(
+        [e.question for e in examples], [[*e.previous, e.step] for e in examples]
+    )
+    assert len(scores) == len(examples)
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    one = head.score_last([examples[1].question], [[*examples[1].previous, examples[1].step]])
+    assert one[0] == pytest.approx(scores[1], abs=0.02)  # batching and padding change nothing
+
+
+def test_correct_steps_outscore_their_corruptions(drafter, pairs) -> None:
+    from langgraph_specsearch.prm_head import load_default_prm_head
+
+    head = load_default_prm_head(drafter)
+    examples = [ex for pair in pairs for ex in pair]
+    scores = head.score_last(
+        [e.question for e in examples], [[*e.previous, e.step] for e in examples]
+    )
+    for index, (gold, bad) in enumerate(pairs):
+        good_score, bad_score = scores[2 * index], scores[2 * index + 1]
+        assert good_score > bad_score, (bad.kind, gold.step, bad.step, good_score, bad_score)
