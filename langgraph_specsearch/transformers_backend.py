@@ -34,10 +34,15 @@ from langgraph_specsearch.generation import (
     cut_at_delimiter,
 )
 
+# One worked example teaches the step format: small instruct models otherwise write the whole
+# solution as one paragraph, or open with a step that only announces a plan, which leaves nothing
+# for a step-level search to choose between.
 DEFAULT_SYSTEM_PROMPT = (
-    "You are a careful math tutor. Solve the problem step by step. Write each step as one short "
-    "paragraph and separate consecutive steps with a blank line. Finish with a final step of the "
-    'form "The answer is N" (or \\boxed{N}), where N is the final number.'
+    "Solve the math problem step by step. Write each step as its own paragraph: one short sentence "
+    "with one calculation, then a blank line. End with the step 'The answer is N.'\n\n"
+    "Example.\nQuestion: Tom has 3 boxes of 4 pens and gives away 5 pens. How many pens are left?"
+    "\n\nTom has 3 * 4 = 12 pens.\n\nAfter giving away 5 he has 12 - 5 = 7 pens.\n\n"
+    "The answer is 7."
 )
 
 STRATEGIES = ("auto", "speculative", "batched")
@@ -240,6 +245,24 @@ class TransformersThoughtGenerator:
         if not text.endswith(partial) and text.endswith(stripped):
             text += partial[len(stripped) :]
         return text
+
+    def context_length(self) -> int | None:
+        """The model's context window in tokens, when its config says."""
+        config = getattr(self.model, "config", None)
+        value = getattr(config, "max_position_embeddings", None)
+        return int(value) if value else None
+
+    def check_question(self, question: str, room: int = 512) -> None:
+        """Refuse, before generating, a question that leaves under ``room`` tokens of context."""
+        limit = self.context_length()
+        if limit is None:
+            return
+        used = len(self.tokenizer(self.render_prompt(question, [], "\n\n"))["input_ids"])
+        if used + room > limit:
+            raise ValueError(
+                f"question too long for {self.name}: its prompt takes {used} tokens of a "
+                f"{limit}-token context, leaving less than {room} for the reasoning steps"
+            )
 
     def _encode(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Left-pad by hand so a shared tokenizer's ``padding_side`` is never changed."""

@@ -247,3 +247,12 @@ def test_rejects_mismatched_counts(target):
     with pytest.raises(ValueError):
         target.generate(QUESTION, [[], []], [1], GenerationSettings())
     assert target.generate(QUESTION, [[]], [0], GenerationSettings()) == [[]]
+
+
+def test_question_longer_than_the_context_is_refused(target):
+    limit = target.context_length()
+    assert limit
+    target.check_question("a short question")
+    words = " ".join(["apple"] * (limit + 10))
+    with pytest.raises(ValueError, match="question too long"):
+        target.check_question(words)
