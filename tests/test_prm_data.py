@@ -176,3 +176,24 @@ def test_pair_accuracy_counts_wins_and_ties() -> None:
     examples = examples_for_problem("p", QUESTION, SOLUTION, random.Random(1), pairs=2)
     assert len(examples) == 4
     assert pair_accuracy(examples, [1.0, 0.0, 0.5, 0.5]) == 0.75
+
+
+def test_evaluate_scores_one_call_per_problem_and_summarises() -> None:
+    from langgraph_specsearch.scorer_eval import ScorerResult, evaluate, subset_auroc
+
+    examples = read_examples(HELDOUT_PATH)
+    calls: list[int] = []
+
+    def oracle(questions: list[str], paths: list[list[str]]) -> list[float]:
+        calls.append(len(paths))
+        # keyed by position too: a repeated step's text is also a gold step one position earlier
+        gold = {(e.question, e.position, e.step): e.label for e in examples}
+        return [float(gold[(q, len(p) - 1, p[-1])]) for q, p in zip(questions, paths, strict=True)]
+
+    result = evaluate("oracle", oracle, examples, n_problems=5, progress=False)
+    summary = result.summary()
+    assert summary["n_problems"] == 5
+    assert len(calls) == 5 and summary["n"] == sum(calls)
+    assert summary["auroc"] == 1.0 and summary["pair_accuracy"] == 1.0
+    reference = ScorerResult("ref", result.scores, result.examples, 0.0)
+    assert subset_auroc(reference, result.examples[:12]) == 1.0
