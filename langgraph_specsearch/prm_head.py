@@ -225,11 +225,19 @@ def extract_features(
 
 
 def render_steps(
-    generator: Any, question: str, steps: Sequence[str], delimiter: str
+    generator: Any,
+    question: str,
+    steps: Sequence[str],
+    delimiter: str,
+    system_prompt: str | None = None,
 ) -> tuple[str, int]:
-    """The prompt ending with the last step and the delimiter, and where that step starts."""
-    text = generator.render_prompt(question, list(steps), delimiter)
-    before = generator.render_prompt(question, list(steps[:-1]), delimiter)
+    """The prompt ending with the last step and the delimiter, and where that step starts.
+
+    ``system_prompt`` pins the prompt the head was trained with, whatever the generator writes with.
+    """
+    extra = {} if system_prompt is None else {"system_prompt": system_prompt}
+    text = generator.render_prompt(question, list(steps), delimiter, **extra)
+    before = generator.render_prompt(question, list(steps[:-1]), delimiter, **extra)
     if text.startswith(before):
         return text, len(before)
     at = text.rfind(steps[-1])
@@ -325,6 +333,7 @@ class PRMHeadScorer:
         delimiter: str = DEFAULT_DELIMITER,
         max_batch_size: int = 8,
         info: dict[str, Any] | None = None,
+        system_prompt: str | None = None,
     ) -> None:
         self.generator = generator
         self.head = head
@@ -332,6 +341,7 @@ class PRMHeadScorer:
         self.delimiter = delimiter
         self.max_batch_size = max_batch_size
         self.info = info or {}
+        self.system_prompt = system_prompt
         hidden = int(generator.model.config.hidden_size)
         if spec.dim(hidden) != len(head.weight):
             raise ValueError(
@@ -349,7 +359,9 @@ class PRMHeadScorer:
         for question, steps in zip(questions, step_lists, strict=True):
             if not steps:
                 raise ValueError("cannot score a path with no steps")
-            text, start = render_steps(self.generator, question, steps, self.delimiter)
+            text, start = render_steps(
+                self.generator, question, steps, self.delimiter, self.system_prompt
+            )
             prompts.append(text)
             starts.append(start)
         lock = getattr(self.generator, "lock", None)
@@ -402,4 +414,7 @@ def load_default_prm_head(drafter_generator: Any, **kwargs: Any) -> PRMHeadScore
     The head was trained on that model's hidden states; over any other model its scores mean
     nothing, so a model whose hidden size differs is refused.
     """
+    from langgraph_specsearch.transformers_backend import PRM_HEAD_SYSTEM_PROMPT
+
+    kwargs.setdefault("system_prompt", PRM_HEAD_SYSTEM_PROMPT)  # the prompt it was trained with
     return PRMHeadScorer.from_file(drafter_generator, DEFAULT_WEIGHTS, **kwargs)

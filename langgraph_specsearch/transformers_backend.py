@@ -34,6 +34,13 @@ from langgraph_specsearch.generation import (
     cut_at_delimiter,
 )
 
+# The prompt the shipped PRM head was trained with (see langgraph_specsearch/weights/README.md).
+PRM_HEAD_SYSTEM_PROMPT = (
+    "You are a careful math tutor. Solve the problem step by step. Write each step as one short "
+    "paragraph and separate consecutive steps with a blank line. Finish with a final step of the "
+    'form "The answer is N" (or \\boxed{N}), where N is the final number.'
+)
+
 # One worked example teaches the step format: small instruct models otherwise write the whole
 # solution as one paragraph, or open with a step that only announces a plan, which leaves nothing
 # for a step-level search to choose between.
@@ -225,11 +232,21 @@ class TransformersThoughtGenerator:
         return cls(pipe.model, tokenizer, **kwargs)
 
     # ----------------------------------------------------------------------- prompts
-    def render_prompt(self, question: str, steps: Sequence[str], delimiter: str) -> str:
-        """The chat prompt with the steps so far as a partial assistant message to continue."""
+    def render_prompt(
+        self,
+        question: str,
+        steps: Sequence[str],
+        delimiter: str,
+        system_prompt: str | None = None,
+    ) -> str:
+        """The chat prompt with the steps so far as a partial assistant message to continue.
+
+        ``system_prompt`` overrides this generator's own, e.g. for a scorer trained on another.
+        """
         messages = [{"role": "user", "content": question}]
-        if self.system_prompt:
-            messages.insert(0, {"role": "system", "content": self.system_prompt})
+        system = self.system_prompt if system_prompt is None else system_prompt
+        if system:
+            messages.insert(0, {"role": "system", "content": system})
         if not steps:
             return self.tokenizer.apply_chat_template(
                 messages, tokenize=False, add_generation_prompt=True
