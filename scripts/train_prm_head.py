@@ -48,7 +48,11 @@ from langgraph_specsearch.prm_head import (
     save_head,
     step_token_span,
 )
+from langgraph_specsearch.transformers_backend import PRM_HEAD_SYSTEM_PROMPT
 
+# The system prompt the shipped head was trained under (the drafter's default prompt at the time);
+# the scorer pins it too (load_default_prm_head), so features never depend on the drafting prompt.
+PROMPT = PRM_HEAD_SYSTEM_PROMPT
 STORED_LAYERS = (6, 12, 16, 18, 20, 24)
 # A first, wider sweep (CV on train only) found middle layers best (layer 12 > 16 > 18 > 24 for
 # last+mean: 0.87, 0.86, 0.84, 0.75), more layers no better, and the step's log-prob statistics
@@ -90,7 +94,7 @@ def featurize_problem(gen, examples: list[StepExample]) -> list[RawFeatures]:
     gold_rows = [e for e in examples if e.label == 1]
     longest = max(gold_rows, key=lambda e: e.position)
     gold_steps = [*longest.previous, longest.step]
-    full, _ = render_steps(gen, question, gold_steps, DEFAULT_DELIMITER)
+    full, _ = render_steps(gen, question, gold_steps, DEFAULT_DELIMITER, PROMPT)
     ids = tok(full, add_special_tokens=False)["input_ids"]
     out = model(torch.tensor([ids]), use_cache=True, output_hidden_states=True)
     hidden = [h[0] for h in out.hidden_states]
@@ -100,7 +104,9 @@ def featurize_problem(gen, examples: list[StepExample]) -> list[RawFeatures]:
     order = sorted(range(len(examples)), key=lambda i: -examples[i].position)
     for index in order:
         ex = examples[index]
-        text, start = render_steps(gen, question, [*ex.previous, ex.step], DEFAULT_DELIMITER)
+        text, start = render_steps(
+            gen, question, [*ex.previous, ex.step], DEFAULT_DELIMITER, PROMPT
+        )
         enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
         row = list(enc["input_ids"])
         first = step_token_span(enc["offset_mapping"], start)
@@ -172,7 +178,8 @@ def check_against_scorer(gen, examples: list[StepExample]) -> float:
     """Largest relative difference between the fast path and the scorer's batched pass."""
     fast = featurize_problem(gen, examples)
     prompts = [
-        render_steps(gen, e.question, [*e.previous, e.step], DEFAULT_DELIMITER) for e in examples
+        render_steps(gen, e.question, [*e.previous, e.step], DEFAULT_DELIMITER, PROMPT)
+        for e in examples
     ]
     slow = extract_features(
         gen.model, gen.tokenizer, [p for p, _ in prompts], [s for _, s in prompts], (18, 24)
