@@ -27,12 +27,18 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("search settings (paper defaults in brackets)")
     group.add_argument("--beam-width", "-B", type=int, default=2, help="beams kept per step [2]")
     group.add_argument("--width", "-N", type=int, default=3, help="children per node [6]; 3 here")
-    group.add_argument("--n-drafts", "-M", type=int, default=None, help="drafts per node [2N]")
+    group.add_argument(
+        "--n-drafts",
+        "-M",
+        type=int,
+        default=3,
+        help="drafts per node [2N]; 3 here: our drafter is only 2-3x cheaper than the target",
+    )
     group.add_argument("--theta", type=float, default=0.9, help="EMA weight [0.9]")
     group.add_argument("--threshold", default="ema", choices=["ema", "fixed", "random", "none"])
     group.add_argument("--aggregator", default="mean", choices=["mean", "max", "ucb"])
-    group.add_argument("--max-depth", type=int, default=10, help="most steps [50]; 10 here")
-    group.add_argument("--max-step-tokens", type=int, default=96, help="most tokens per step")
+    group.add_argument("--max-depth", type=int, default=8, help="most steps [50]; 8 here")
+    group.add_argument("--max-step-tokens", type=int, default=64, help="most tokens per step")
     group.add_argument("--temperature", type=float, default=0.7)
     group.add_argument("--seed", type=int, default=0)
 
@@ -193,9 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     solve_parser.add_argument(
         "--scorer",
-        default="likelihood-target",
+        default="prm-head",
         choices=["likelihood-target", "likelihood-drafter", "prm-head"],
-        help="the step scorer [likelihood-target]",
+        help="the step scorer [prm-head: a trained value head on the drafter, the best measured]",
     )
     solve_parser.add_argument("--json", action="store_true", help="print one JSON object")
     solve_parser.add_argument("--output", help="also save the full result (with tree) as JSON")

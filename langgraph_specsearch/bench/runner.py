@@ -115,7 +115,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--scorer",
-        default="likelihood-target",
+        default="prm-head",
         choices=["likelihood-target", "likelihood-drafter", "prm-head"],
     )
     parser.add_argument(
