@@ -91,20 +91,22 @@ def test_likelihood_scorer_ranks_correct_over_wrong_over_irrelevant(real_pair):
 
 
 def test_specsearch_solves_an_easy_gsm8k_problem_end_to_end(real_pair):
+    """The main job's settings: the PRM head scorer, N=3, M=3; drafts must really be used."""
     from langgraph_specsearch import SpecSearch, SpecSearchConfig
-    from langgraph_specsearch.hf_scorers import LikelihoodScorer
+    from langgraph_specsearch.prm_head import load_default_prm_head
 
     drafter, target = real_pair
-    config = SpecSearchConfig(
-        beam_width=1, width=2, n_drafts=3, max_depth=8, max_step_tokens=96, seed=0
-    )
-    scorer = LikelihoodScorer.from_generator(target)
+    config = SpecSearchConfig(width=3, n_drafts=3, max_depth=8, max_step_tokens=64, seed=0)
+    scorer = load_default_prm_head(drafter)
     result = SpecSearch(drafter=drafter, target=target, scorer=scorer, config=config).invoke(
         QUESTION
     )
     assert result.steps, result
     assert result.answer is not None and float(result.answer) == 72, (result.answer, result.steps)
     stats = result.stats
-    assert result.finished and stats["steps"] >= 1
-    assert sum(stats["tokens"].values()) > 0  # (the target may solve it in its first steps)
+    assert result.finished and stats["steps"] >= 2
+    assert stats["drafted"] > 0 and stats["tokens"]["drafter"] > 0
+    assert stats["tokens"]["target"] > 0  # the target writes the first step (beta's warm-up)
+    assert stats["accepted"] + stats["rejected"] == stats["drafted"]
+    assert all(node["model"] in ("drafter", "target") for node in result.path)
     assert stats["total_seconds"] > 0
