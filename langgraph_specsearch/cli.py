@@ -12,6 +12,7 @@ from typing import Any
 
 from langgraph_specsearch.config import SpecSearchConfig
 
+SCORERS = ("prm-head", "likelihood-target", "likelihood-drafter")
 EXAMPLE = (
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in "
     "May. How many clips did Natalia sell altogether in April and May?"
@@ -200,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     solve_parser.add_argument(
         "--scorer",
         default="prm-head",
-        choices=["likelihood-target", "likelihood-drafter", "prm-head"],
+        choices=SCORERS,
         help="the step scorer [prm-head: a trained value head on the drafter, the best measured]",
     )
     solve_parser.add_argument("--json", action="store_true", help="print one JSON object")

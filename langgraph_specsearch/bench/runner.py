@@ -27,6 +27,7 @@ from langgraph_specsearch.bench.records import (
     record_from_result,
 )
 from langgraph_specsearch.bench.report import terminal_table, write_report
+from langgraph_specsearch.cli import SCORERS
 from langgraph_specsearch.config import SpecSearchConfig
 from langgraph_specsearch.runnable import SpecSearch
 
@@ -116,7 +117,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scorer",
         default="prm-head",
-        choices=["likelihood-target", "likelihood-drafter", "prm-head"],
+        choices=SCORERS,
     )
     parser.add_argument(
         "--sps-strategy",
