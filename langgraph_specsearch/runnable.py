@@ -207,14 +207,10 @@ class SpecSearch(Runnable[SpecSearchInput, SearchResult]):
         """A tool an agent can call with ``question``; it returns the answer and its steps."""
 
         def solve(question: str) -> str:
-            result = self.invoke(question)
-            steps = "\n".join(f"{i}. {step}" for i, step in enumerate(result.steps, 1))
-            return f"Answer: {result}\nSteps:\n{steps}"
+            return _tool_text(self.invoke(question))
 
         async def asolve(question: str) -> str:
-            result = await self.ainvoke(question)
-            steps = "\n".join(f"{i}. {step}" for i, step in enumerate(result.steps, 1))
-            return f"Answer: {result}\nSteps:\n{steps}"
+            return _tool_text(await self.ainvoke(question))
 
         return StructuredTool.from_function(
             func=solve,
@@ -224,3 +220,9 @@ class SpecSearch(Runnable[SpecSearchInput, SearchResult]):
             or "Solve a multi-step reasoning or math problem by speculative tree search. "
             "Input: the full question. Output: the answer and the reasoning steps.",
         )
+
+
+def _tool_text(result: SearchResult) -> str:
+    """What an agent reads back from the tool: the answer, then the numbered steps."""
+    steps = "\n".join(f"{i}. {step}" for i, step in enumerate(result.steps, 1))
+    return f"Answer: {result}\nSteps:\n{steps}"
