@@ -49,6 +49,11 @@ class SpecSearchConfig(BaseModel):
         description="How the target writes corrections: speculative decoding with the drafter, "
         "plain batched generation, or auto (the backend picks the faster per call).",
     )
+    filter_duplicates: bool = Field(
+        True,
+        description="Keep one beam per distinct path (text compared ignoring case and spacing); "
+        "identical beams waste the search (search-and-learn's filter_duplicates).",
+    )
     max_depth: int = Field(12, ge=1, description="Most steps per solution (paper: 50).")
     max_total_tokens: int | None = Field(
         None, ge=1, description="Token budget over both models; None for no limit."

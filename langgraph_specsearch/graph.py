@@ -389,6 +389,8 @@ class _Stages:
                 and n["score"] is not None
             ]
             children.sort(key=lambda n: -n["score"])  # stable: ties keep creation order
+            if self.config.filter_duplicates:
+                children = _distinct_paths(nodes, children)
             chosen = children[: self.config.beam_width]
             for node in chosen:
                 node["selected"] = True
@@ -500,6 +502,18 @@ def _should_retry(policy: RetryPolicy, error: Exception) -> bool:
 
 def _normal(text: str) -> str:
     return " ".join(text.split()).lower()
+
+
+def _distinct_paths(nodes: dict[str, ThoughtNode], ranked: list[ThoughtNode]) -> list[ThoughtNode]:
+    """The first (best) of every group of children whose whole paths read the same."""
+    seen: set[tuple[str, ...]] = set()
+    distinct = []
+    for node in ranked:
+        key = tuple(_normal(step) for step in path_steps(nodes, node["id"]))
+        if key not in seen:
+            seen.add(key)
+            distinct.append(node)
+    return distinct
 
 
 def _child(config: RunnableConfig) -> RunnableConfig:

@@ -35,6 +35,7 @@ PAPER: dict[str, str] = {
     "fixed_threshold": "— (ablation baseline)",
     "random_accept_prob": "— (ablation baseline)",
     "correction": "`speculative` (lossless)",
+    "filter_duplicates": "—",
     "max_depth": "50",
     "max_total_tokens": "—",
     "time_budget_s": "—",

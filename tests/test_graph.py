@@ -220,3 +220,31 @@ def test_empty_drafts_are_never_scored_or_accepted(mixed_scorer: AuthorScorer) -
     drafts = [n for n in result.tree.nodes.values() if n["model"] == "drafter"]
     assert drafts and all(n["status"] == "rejected" and n["score"] is None for n in drafts)
     assert result.finished
+
+
+class EchoGenerator:
+    """Every thought at a depth reads the same (up to case and spacing): a collapsed sampler."""
+
+    name = "echo"
+
+    def generate(self, question, paths, counts, settings):  # type: ignore[no-untyped-def]
+        def text(depth: int, index: int) -> str:
+            step = f"Step  {depth}" if index % 2 else f"step {depth}"
+            return step + (". The answer is 7" if depth >= 3 else "")
+
+        return [
+            [Thought(text=text(len(path) + 1, i), tokens=3) for i in range(count)]
+            for path, count in zip(paths, counts, strict=True)
+        ]
+
+
+@pytest.mark.parametrize("filter_duplicates", [True, False])
+def test_identical_paths_share_one_beam(filter_duplicates: bool) -> None:
+    config = SpecSearchConfig(
+        mode="target_only", beam_width=2, width=3, max_depth=5, filter_duplicates=filter_duplicates
+    )
+    result = run(config, lambda question, steps: 0.5, target=EchoGenerator())
+    assert result.answer == "7"
+    selected = Counter(n["depth"] for n in result.tree.nodes.values() if n["selected"])
+    expected = 1 if filter_duplicates else 2
+    assert [selected[d] for d in (1, 2, 3)] == [expected] * 3
