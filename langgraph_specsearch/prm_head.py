@@ -25,6 +25,7 @@ sharing the drafter's model object: no second copy of the model in memory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -334,6 +335,7 @@ class PRMHeadScorer:
         max_batch_size: int = 8,
         info: dict[str, Any] | None = None,
         system_prompt: str | None = None,
+        reuse_drafting_states: bool = True,
     ) -> None:
         self.generator = generator
         self.head = head
@@ -347,6 +349,12 @@ class PRMHeadScorer:
             raise ValueError(
                 f"head expects {len(head.weight)} features, the model gives {spec.dim(hidden)}"
             )
+        self.drafting_states = None
+        if reuse_drafting_states and hasattr(generator, "record_step_features"):
+            from langgraph_specsearch.drafting_states import CaptureSpec
+
+            capture = CaptureSpec(spec.layers, last=spec.last, logprob=spec.logprob)
+            self.drafting_states = generator.record_step_features(capture)
 
     @classmethod
     def from_file(cls, generator: Any, path: str | Path = DEFAULT_WEIGHTS, **kwargs: Any):
@@ -354,23 +362,39 @@ class PRMHeadScorer:
         return cls(generator, head, spec, info=info, **kwargs)
 
     def features(self, questions: Sequence[str], step_lists: Sequence[Sequence[str]]) -> np.ndarray:
-        """The feature matrix of each path's last step (one batched pass)."""
-        prompts, starts = [], []
-        for question, steps in zip(questions, step_lists, strict=True):
+        """The feature matrix of each path's last step.
+
+        Steps the generator drafted itself are read from the states it kept while drafting; the
+        rest go through one batched forward pass.
+        """
+        raw: list[RawFeatures | None] = []
+        prompts, starts, missing = [], [], []
+        for index, (question, steps) in enumerate(zip(questions, step_lists, strict=True)):
             if not steps:
                 raise ValueError("cannot score a path with no steps")
+            kept = self._drafted(question, steps)
+            raw.append(kept)
+            if kept is not None:
+                continue
             text, start = render_steps(
                 self.generator, question, steps, self.delimiter, self.system_prompt
             )
             prompts.append(text)
             starts.append(start)
-        lock = getattr(self.generator, "lock", None)
-        if lock is not None:
-            with lock:
-                raw = self._extract(prompts, starts)
-        else:
-            raw = self._extract(prompts, starts)
-        return np.stack([r.vector(self.spec) for r in raw])
+            missing.append(index)
+        if prompts:
+            lock = getattr(self.generator, "lock", None)
+            with lock if lock is not None else contextlib.nullcontext():
+                computed = self._extract(prompts, starts)
+            for index, features in zip(missing, computed, strict=True):
+                raw[index] = features
+        return np.stack([r.vector(self.spec) for r in raw if r is not None])
+
+    def _drafted(self, question: str, steps: Sequence[str]) -> RawFeatures | None:
+        if self.drafting_states is None:
+            return None
+        prompt = self.generator.render_prompt(question, list(steps[:-1]), self.delimiter)
+        return self.drafting_states.get(prompt, steps[-1])
 
     def _extract(self, prompts: list[str], starts: list[int]) -> list[RawFeatures]:
         return extract_features(
@@ -413,8 +437,15 @@ def load_default_prm_head(drafter_generator: Any, **kwargs: Any) -> PRMHeadScore
 
     The head was trained on that model's hidden states; over any other model its scores mean
     nothing, so a model whose hidden size differs is refused.
+
+    By default it reuses the states the drafter kept while drafting, so drafted steps cost no
+    pass; every step is then read under the drafter's own prompt, drafted and corrected alike, so
+    the scores the threshold compares come from one distribution (held-out AUROC 0.895 under the
+    one-shot prompt against 0.900 under the prompt the head was trained with). With
+    ``reuse_drafting_states=False`` it reads every step by a pass under its training prompt.
     """
     from langgraph_specsearch.transformers_backend import PRM_HEAD_SYSTEM_PROMPT
 
-    kwargs.setdefault("system_prompt", PRM_HEAD_SYSTEM_PROMPT)  # the prompt it was trained with
+    if not kwargs.get("reuse_drafting_states", True):
+        kwargs.setdefault("system_prompt", PRM_HEAD_SYSTEM_PROMPT)  # the prompt it was trained with
     return PRMHeadScorer.from_file(drafter_generator, DEFAULT_WEIGHTS, **kwargs)

@@ -25,6 +25,12 @@ from typing import Any
 import torch
 from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
 
+from langgraph_specsearch.drafting_states import (
+    CaptureSpec,
+    StepFeatureCache,
+    generate_kwargs,
+    pool_generated,
+)
 from langgraph_specsearch.generation import (
     FinishReason,
     GenerationSettings,
@@ -187,6 +193,7 @@ class TransformersThoughtGenerator:
         self.last_details = BackendStats()
         self.total = BackendStats(strategy="total")
         self.last_token_ids: list[list[int]] = []  # each row's generated ids up to its cut
+        self.step_features: StepFeatureCache | None = None  # see record_step_features
         self._same_vocab: dict[int, bool] = {}
         self._eos_ids = _eos_ids(model, tokenizer)
         pad = tokenizer.pad_token_id
@@ -308,6 +315,17 @@ class TransformersThoughtGenerator:
         options.update(extra)
         return GenerationConfig(**options)
 
+    def record_step_features(self, spec: CaptureSpec, capacity: int = 4096) -> StepFeatureCache:
+        """Keep each drafted step's hidden-state features for a scorer to reuse (no second pass).
+
+        Plain batched ``generate`` calls then return their hidden states (and raw logits when
+        ``spec.logprob``); see :mod:`langgraph_specsearch.drafting_states`. Calling it again with
+        another spec starts a new cache.
+        """
+        if self.step_features is None or self.step_features.spec != spec:
+            self.step_features = StepFeatureCache(spec, capacity)
+        return self.step_features
+
     # ----------------------------------------------------------------------- decoding
     def _thought(self, generated: Sequence[int], delimiter: str) -> Thought:
         """Cut one row at its first eos or delimiter and count the tokens up to that cut."""
@@ -383,21 +401,35 @@ class TransformersThoughtGenerator:
                 self.tokenizer, width, settings.delimiter, len(chunk)
             )
             extra: dict[str, Any] = {}
+            capture = self.step_features if assistant is None else None
             if assistant is not None:
                 extra["assistant_model"] = assistant.model
             with torch.inference_mode(), self._draft_length(assistant):
                 output = self.model.generate(
                     input_ids=input_ids,
                     attention_mask=mask,
-                    generation_config=self._config(settings),
+                    generation_config=self._config(
+                        settings, **(generate_kwargs(capture.spec) if capture is not None else {})
+                    ),
                     stopping_criteria=StoppingCriteriaList([stopper]),
                     **extra,
                 )
             calls += 1
-            for row in range(len(chunk)):
-                thought, ids = self._cut_row(output[row, width:].tolist(), settings.delimiter)
+            sequences = output if capture is None else output.sequences
+            cut = [
+                self._cut_row(sequences[row, width:].tolist(), settings.delimiter)
+                for row in range(len(chunk))
+            ]
+            for thought, ids in cut:
                 thoughts.append(thought)
                 self.last_token_ids.append(ids)
+            if capture is not None:
+                pooled = pool_generated(output, [len(ids) for _, ids in cut], capture.spec)
+                for prompt, (thought, _), features in zip(chunk, cut, pooled, strict=True):
+                    # a step that ended on eos or length was never followed by the delimiter,
+                    # which a scorer's own pass appends: only delimiter-ended steps read the same
+                    if features is not None and thought.finish_reason == "delimiter":
+                        capture.put(prompt, thought.text, features)
         return thoughts, calls
 
     def _run(
