@@ -7,6 +7,10 @@
 Writes ``benchmarks/results/scorers.json`` (scorer name -> AUROC, seconds per step, n, ...) and
 the per-step scores to ``benchmarks/results/scorer_scores.json`` (so subsets can be compared).
 ``drafting`` measures what drafting one step costs with the drafter (the head's cost reference).
+``--set drafted`` scores the drafter's own held-out steps instead (scripts/label_drafted_steps.py)
+into ``benchmarks/results/scorers_drafted.json``:
+
+    python scripts/eval_scorers.py --set drafted --only head,likelihood-drafter,likelihood-target
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from langgraph_specsearch.scorer_eval import (
 )
 
 SCORES_PATH = RESULTS_PATH.parent / "scorer_scores.json"
+DRAFTED_RESULTS_PATH = RESULTS_PATH.parent / "scorers_drafted.json"
+DRAFTED_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "prm_drafted.jsonl"
 HEAD_NAME = "prm_head[Qwen2.5-Coder-0.5B]"
 DEFAULT_PROBLEMS = {
     "head": None,
@@ -152,11 +158,21 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         help="NAME=N: measure NAME on the first N held-out problems",
     )
+    parser.add_argument(
+        "--set",
+        choices=("synthetic", "drafted"),
+        default="synthetic",
+        help="synthetic: gold vs corrupted held-out steps (benchmarks/data/prm_heldout.jsonl); "
+        "drafted: the drafter's own held-out steps, labelled (benchmarks/data/prm_drafted.jsonl)",
+    )
     args = parser.parse_args(argv)
     problems = dict(DEFAULT_PROBLEMS)
     for item in args.problems:
         key, value = item.split("=")
         problems[key] = None if value in ("all", "") else int(value)
+    if args.set == "drafted":
+        evaluate_drafted(args.only.split(","), problems)
+        return
     examples = read_examples()
     import torch
 
@@ -180,6 +196,38 @@ def main(argv: list[str] | None = None) -> None:
         print(display, json.dumps(row), flush=True)
     if SCORES_PATH.exists():
         compare_with_head(examples, json.loads(SCORES_PATH.read_text()))
+
+
+def drafted_examples() -> list[StepExample]:
+    """The labelled steps of the drafted set's held-out problems (``kind``: how each step ended)."""
+    rows = [json.loads(line) for line in DRAFTED_PATH.open() if line.strip()]
+    return [
+        StepExample(
+            problem_id=r["problem_id"],
+            question=r["question"],
+            previous=r["previous"],
+            step=r["step"],
+            label=int(r["label"]),
+            kind=f"drafted-{r['finish_reason']}",
+            position=int(r["position"]),
+        )
+        for r in rows
+        if r["split"] == "heldout" and r["label"] is not None
+    ]
+
+
+def evaluate_drafted(names: list[str], problems: dict[str, int | None]) -> None:
+    """Each scorer on the drafter's own held-out steps, into scorers_drafted.json."""
+    examples = drafted_examples()
+    for name in names:
+        if name == "drafting":
+            continue
+        display, score_last = build(name)
+        result = evaluate(display, score_last, examples, problems.get(name))
+        row = result.summary()
+        del row["auroc_by_kind"], row["pair_accuracy"]  # no (gold, corrupted) pairs here
+        merge_results({display: row}, DRAFTED_RESULTS_PATH)
+        print(display, json.dumps(row), flush=True)
 
 
 def compare_with_head(examples: list[StepExample], stored: dict[str, list[float]]) -> None:

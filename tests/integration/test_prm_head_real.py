@@ -70,3 +70,26 @@ def test_correct_steps_outscore_their_corruptions(drafter, pairs) -> None:
     for index, (gold, bad) in enumerate(pairs):
         good_score, bad_score = scores[2 * index], scores[2 * index + 1]
         assert good_score > bad_score, (bad.kind, gold.step, bad.step, good_score, bad_score)
+
+
+def test_drafted_steps_are_scored_from_the_drafting_pass(drafter, pairs) -> None:
+    from langgraph_specsearch.generation import GenerationSettings
+    from langgraph_specsearch.prm_head import DEFAULT_WEIGHTS, PRMHeadScorer, load_default_prm_head
+
+    head = load_default_prm_head(drafter)
+    separate = PRMHeadScorer.from_file(drafter, DEFAULT_WEIGHTS, reuse_drafting_states=False)
+    settings = GenerationSettings(max_new_tokens=48, temperature=0.7, seed=1, delimiter="\n\n")
+    steps: list[list[str]] = []
+    for gold, _ in pairs:  # steps in the middle of a solution, until some end on the delimiter
+        if not gold.previous:
+            continue
+        thoughts = drafter.generate(gold.question, [gold.previous], [4], settings)[0]
+        steps = [[*gold.previous, t.text] for t in thoughts if t.finish_reason == "delimiter"]
+        if steps:
+            break
+    assert steps, "no drafted step ended on the delimiter"
+    hits = head.drafting_states.hits
+    free = head.score_last([gold.question] * len(steps), steps)
+    assert head.drafting_states.hits - hits == len(steps)
+    again = separate.score_last([gold.question] * len(steps), steps)
+    assert free == pytest.approx(again, abs=0.05)
