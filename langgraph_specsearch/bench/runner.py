@@ -22,6 +22,7 @@ from langgraph_specsearch.bench.records import (
     RecordWriter,
     done_pairs,
     error_record,
+    latest_records,
     pending,
     read_records,
     record_from_result,
@@ -134,6 +135,11 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--restart", action="store_true", help="discard earlier records")
     parser.add_argument("--retry-errors", action="store_true", help="rerun runs that raised")
     parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="summarise the run's records as they are (e.g. of a stopped run); run nothing",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -151,6 +157,10 @@ def main(args: argparse.Namespace) -> int:
     records_path = run_dir / "records.jsonl"
     if args.restart and records_path.exists():
         records_path.unlink()
+    if args.report_only:
+        if not records_path.exists():
+            raise SystemExit(f"no records to summarise at {records_path}")
+        return _report(args, run_dir, latest_records(read_records(records_path)), _names(args))
     if args.fake:
         from langgraph_specsearch.demo_models import DemoModel, DemoScorer
 
@@ -179,7 +189,30 @@ def main(args: argparse.Namespace) -> int:
     records = run_benchmark(
         problems, args.modes, make_reasoner, records_path, retry_errors=args.retry_errors
     )
-    command = "specsearch bench " + shlex.join(sys.argv[2:] if len(sys.argv) > 2 else [])
+    return _report(args, run_dir, records, models)
+
+
+def _names(args: argparse.Namespace) -> dict[str, str]:
+    """What a run used, without loading the models (for --report-only)."""
+    if args.fake:
+        return {"drafter": "demo", "target": "demo", "scorer": "demo"}
+    from langgraph_specsearch.model_assets import SPECS
+
+    return {
+        "drafter": SPECS["drafter"].upstream.split("/")[-1],
+        "target": SPECS["target"].upstream.split("/")[-1],
+        "scorer": args.scorer,
+        "dtype": "bfloat16",
+    }
+
+
+def _report(
+    args: argparse.Namespace, run_dir: Path, records: list[Record], models: dict[str, str]
+) -> int:
+    from langgraph_specsearch.cli import config_from_args
+
+    argv = [a for a in sys.argv[2:] if a != "--report-only"]
+    command = "specsearch bench " + shlex.join(argv)
     summary = write_report(
         records, run_dir, models=models, command=command.strip(), plots=not args.no_plots
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from langgraph_specsearch.bench.data import Problem
 from langgraph_specsearch.bench.records import read_records
 from langgraph_specsearch.bench.runner import run_benchmark
@@ -96,3 +98,27 @@ def test_cli_bench_with_fake_models(tmp_path: Path) -> None:
     ):
         assert key in summary
     assert set(summary["accuracy"]) == {"target_only", "specsearch", "drafter_only"}
+
+
+def test_report_only_summarises_a_stopped_run_without_running(tmp_path: Path) -> None:
+    data = tmp_path / "problems.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps({"question": p.question, "answer": f"#### {p.answer}"}) + "\n"
+            for p in DEMO_PROBLEMS
+        )
+    )
+    common = ["--fake", "--data", str(data), "--out-dir", str(tmp_path), "--run-name", "t"]
+    common += ["--width", "2", "--no-plots"]
+    with pytest.raises(SystemExit, match="no records"):
+        main(["bench", *common, "--n", "3", "--report-only"])
+    assert main(["bench", *common, "--n", "2"]) == 0
+    full = json.loads((tmp_path / "t" / "summary.json").read_text())
+    records = (tmp_path / "t" / "records.jsonl").read_text()
+    # asking for more problems than were run summarises what is there, and runs nothing
+    assert main(["bench", *common, "--n", "3", "--report-only"]) == 0
+    assert (tmp_path / "t" / "records.jsonl").read_text() == records
+    again = json.loads((tmp_path / "t" / "summary.json").read_text())
+    assert again["n_problems"] == full["n_problems"] == 2
+    assert again["accuracy"] == full["accuracy"]
+    assert again["speedup_vs_ar"] == full["speedup_vs_ar"]
