@@ -58,7 +58,7 @@ def test_runs_interleave_and_resume(tmp_path: Path) -> None:
     assert len(read_records(path)) == 9
 
 
-def test_cli_bench_with_fake_models(tmp_path: Path) -> None:
+def _demo_problems(tmp_path: Path) -> Path:
     data = tmp_path / "problems.jsonl"
     data.write_text(
         "".join(
@@ -66,6 +66,11 @@ def test_cli_bench_with_fake_models(tmp_path: Path) -> None:
             for p in DEMO_PROBLEMS
         )
     )
+    return data
+
+
+def test_cli_bench_with_fake_models(tmp_path: Path) -> None:
+    data = _demo_problems(tmp_path)
     code = main(
         [
             "bench",
@@ -101,13 +106,7 @@ def test_cli_bench_with_fake_models(tmp_path: Path) -> None:
 
 
 def test_report_only_summarises_a_stopped_run_without_running(tmp_path: Path) -> None:
-    data = tmp_path / "problems.jsonl"
-    data.write_text(
-        "".join(
-            json.dumps({"question": p.question, "answer": f"#### {p.answer}"}) + "\n"
-            for p in DEMO_PROBLEMS
-        )
-    )
+    data = _demo_problems(tmp_path)
     common = ["--fake", "--data", str(data), "--out-dir", str(tmp_path), "--run-name", "t"]
     common += ["--width", "2", "--no-plots"]
     with pytest.raises(SystemExit, match="no records"):
