@@ -5,7 +5,7 @@ Settings:
 
 - ``SPECSEARCH_MODELS``: ``fake`` (default; the scripted demo models, offline and instant) or
   ``default`` (the real Qwen2.5-Coder pair; needs the ``[models]`` extra, loads in about a minute).
-- ``SPECSEARCH_SCORER``: for the real pair, ``prm-head`` (default), ``likelihood-target`` or
+- ``SPECSEARCH_SCORER``: for the real pair, ``likelihood-target`` (default), ``prm-head`` or
   ``likelihood-drafter``.
 - ``SPECSEARCH_CONFIG``: JSON with any :class:`SpecSearchConfig` fields, e.g.
   ``{"width": 3, "max_depth": 8}``; unset fields keep their defaults.
@@ -50,10 +50,10 @@ def models_from_env(env: Mapping[str, str] | None = None) -> tuple[Any, Any, Any
 
         return demo_models(simulate_latency=env.get("SPECSEARCH_DEMO_LATENCY", "") == "1")
     if choice == "default":
-        from langgraph_specsearch.cli import SCORERS, make_scorer
+        from langgraph_specsearch.cli import DEFAULT_SCORER, SCORERS, make_scorer
         from langgraph_specsearch.model_assets import load_default_pair
 
-        scorer_name = env.get("SPECSEARCH_SCORER", "prm-head")
+        scorer_name = env.get("SPECSEARCH_SCORER", DEFAULT_SCORER)
         if scorer_name not in SCORERS:
             raise ValueError(f"SPECSEARCH_SCORER={scorer_name!r}: use one of {', '.join(SCORERS)}")
         drafter, target = load_default_pair()

@@ -28,7 +28,7 @@ from langgraph_specsearch.bench.records import (
     record_from_result,
 )
 from langgraph_specsearch.bench.report import terminal_table, write_report
-from langgraph_specsearch.cli import SCORERS
+from langgraph_specsearch.cli import DEFAULT_SCORER, SCORERS
 from langgraph_specsearch.config import SpecSearchConfig
 from langgraph_specsearch.runnable import SpecSearch
 
@@ -117,8 +117,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--scorer",
-        default="prm-head",
+        default=DEFAULT_SCORER,
         choices=SCORERS,
+        help=f"the step scorer of every mode [{DEFAULT_SCORER}]",
     )
     parser.add_argument(
         "--sps-strategy",

@@ -91,13 +91,13 @@ def test_likelihood_scorer_ranks_correct_over_wrong_over_irrelevant(real_pair):
 
 
 def test_specsearch_solves_an_easy_gsm8k_problem_end_to_end(real_pair):
-    """The main job's settings: the PRM head scorer, N=3, M=3; drafts must really be used."""
+    """The main job's settings: its default scorer, N=3, M=3; drafts must really be used."""
     from langgraph_specsearch import SpecSearch, SpecSearchConfig
-    from langgraph_specsearch.prm_head import load_default_prm_head
+    from langgraph_specsearch.cli import DEFAULT_SCORER, make_scorer
 
     drafter, target = real_pair
     config = SpecSearchConfig(width=3, n_drafts=3, max_depth=8, max_step_tokens=64, seed=0)
-    scorer = load_default_prm_head(drafter)
+    scorer = make_scorer(DEFAULT_SCORER, drafter, target)
     result = SpecSearch(drafter=drafter, target=target, scorer=scorer, config=config).invoke(
         QUESTION
     )
