@@ -118,7 +118,8 @@ def test_create_agent_calls_the_reasoner_as_a_tool(reasoner: SpecSearch) -> None
 
 
 def test_react_agent_from_langgraph_prebuilt(reasoner: SpecSearch) -> None:
-    prebuilt = pytest.importorskip("langgraph.prebuilt")
+    from langgraph import prebuilt  # ships with langgraph, a required dependency
+
     with warnings.catch_warnings():  # deprecated in favour of create_agent, still widely used
         warnings.simplefilter("ignore")
         agent = prebuilt.create_react_agent(_agent_model(), [reasoner.as_tool(name="solve_math")])

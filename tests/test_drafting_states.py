@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("transformers")
+pytest.importorskip("transformers", reason="the [transformers] extra is not installed")
 
 from tiny_models import tiny_qwen2, tiny_tokenizer
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("transformers")
+pytest.importorskip("transformers", reason="the [transformers] extra is not installed")
 
 from tiny_models import tiny_qwen2, tiny_tokenizer
 

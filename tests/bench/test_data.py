@@ -122,6 +122,6 @@ def test_committed_subset_matches_source_when_available(tmp_path: Path) -> None:
     from langgraph_specsearch.bench.data import GSM8K_SOURCE
 
     if not GSM8K_SOURCE.exists():
-        pytest.skip("GSM8K source not present")
+        pytest.skip(f"the GSM8K source {GSM8K_SOURCE} is not beside the repository (../shared)")
     regenerated = write_gsm8k_subset(GSM8K_SOURCE, tmp_path / "sub.jsonl")
     assert regenerated.read_bytes() == GSM8K_SUBSET.read_bytes()

@@ -189,7 +189,7 @@ def test_terminal_table_is_aligned(summary: dict[str, Any]) -> None:
 
 
 def test_plots_are_png(summary: dict[str, Any], tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
+    pytest.importorskip("matplotlib", reason="the [bench] extra (matplotlib) is not installed")
     for plot, name in ((plot_time_vs_accuracy, "a.png"), (plot_stage_time, "b.png")):
         path = plot(summary, tmp_path / name)
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -197,7 +197,7 @@ def test_plots_are_png(summary: dict[str, Any], tmp_path: Path) -> None:
 
 
 def test_write_report(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
+    pytest.importorskip("matplotlib", reason="the [bench] extra (matplotlib) is not installed")
     out = tmp_path / "results" / "run"
     summary = write_report(RECORDS, out, models=MODELS, command="cmd")
     on_disk = json.loads((out / "summary.json").read_text())
