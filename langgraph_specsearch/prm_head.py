@@ -388,7 +388,7 @@ class PRMHeadScorer:
                 computed = self._extract(prompts, starts)
             for index, features in zip(missing, computed, strict=True):
                 raw[index] = features
-        return np.stack([r.vector(self.spec) for r in raw if r is not None])
+        return np.stack([r.vector(self.spec) for r in raw])  # type: ignore[union-attr]
 
     def _drafted(self, question: str, steps: Sequence[str]) -> RawFeatures | None:
         if self.drafting_states is None:

@@ -424,11 +424,13 @@ class TransformersThoughtGenerator:
                 thoughts.append(thought)
                 self.last_token_ids.append(ids)
             if capture is not None:
-                pooled = pool_generated(output, [len(ids) for _, ids in cut], capture.spec)
+                # a step that ended on eos or length was never followed by the delimiter, which a
+                # scorer's own pass appends: only delimiter-ended steps read the same (length 0
+                # leaves the others unpooled)
+                lengths = [len(ids) if t.finish_reason == "delimiter" else 0 for t, ids in cut]
+                pooled = pool_generated(output, lengths, capture.spec)
                 for prompt, (thought, _), features in zip(chunk, cut, pooled, strict=True):
-                    # a step that ended on eos or length was never followed by the delimiter,
-                    # which a scorer's own pass appends: only delimiter-ended steps read the same
-                    if features is not None and thought.finish_reason == "delimiter":
+                    if features is not None:
                         capture.put(prompt, thought.text, features)
         return thoughts, calls
 

@@ -50,8 +50,8 @@ from langgraph_specsearch.prm_head import (
 )
 from langgraph_specsearch.transformers_backend import PRM_HEAD_SYSTEM_PROMPT
 
-# The system prompt the shipped head was trained under (the drafter's default prompt at the time);
-# the scorer pins it too (load_default_prm_head), so features never depend on the drafting prompt.
+# The system prompt the synthetic steps' features are read under (the drafter's default prompt
+# when the head was first trained); load_default_prm_head(..., reuse_drafting_states=False) pins it.
 PROMPT = PRM_HEAD_SYSTEM_PROMPT
 STORED_LAYERS = (6, 12, 16, 18, 20, 24)
 # A first, wider sweep (CV on train only) found middle layers best (layer 12 > 16 > 18 > 24 for
