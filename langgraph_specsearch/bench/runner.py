@@ -28,8 +28,9 @@ from langgraph_specsearch.bench.records import (
     record_from_result,
 )
 from langgraph_specsearch.bench.report import terminal_table, write_report
-from langgraph_specsearch.cli import DEFAULT_SCORER, SCORERS
+from langgraph_specsearch.cli import DEFAULT_DRAFTER, DEFAULT_SCORER, SCORERS
 from langgraph_specsearch.config import SpecSearchConfig
+from langgraph_specsearch.generation import can_speculate
 from langgraph_specsearch.runnable import SpecSearch
 
 MODES = ("target_only", "target_speculative", "specsearch", "drafter_only")
@@ -162,6 +163,7 @@ def main(args: argparse.Namespace) -> int:
         if not records_path.exists():
             raise SystemExit(f"no records to summarise at {records_path}")
         return _report(args, run_dir, latest_records(read_records(records_path)), _names(args))
+    assistants: dict[str, Any] = {}  # a mode's own small model, when it cannot share the drafter
     if args.fake:
         from langgraph_specsearch.demo_models import DemoModel, DemoScorer
 
@@ -171,21 +173,24 @@ def main(args: argparse.Namespace) -> int:
             args.modes = [mode for mode in args.modes if mode != "target_speculative"]
         models = {"drafter": "demo", "target": "demo", "scorer": "demo"}
     else:
-        drafter, target, scorer = load_real_models(args.scorer)
+        drafter, target, scorer = load_real_models(args.scorer, args.drafter)
         if args.num_assistant_tokens:
             target.num_assistant_tokens = args.num_assistant_tokens
-        models = {
-            "drafter": drafter.name,
-            "target": target.name,
-            "scorer": args.scorer,
-            "dtype": "bfloat16",
-        }
+        models = _names(args)
+        if "target_speculative" in args.modes and not can_speculate(target, drafter):
+            # SpS needs an assistant with the target's tokenizer; a thought drafter with another
+            # tokenizer (SmolLM2) cannot be one, so SpS keeps the default drafter as assistant.
+            from langgraph_specsearch.model_assets import load_default_generator
+
+            assistants["target_speculative"] = load_default_generator("drafter")
+            models["sps_assistant"] = assistants["target_speculative"].name
 
     def make_reasoner(mode: str) -> SpecSearch:
         config = config_from_args(args, mode)
         if mode == "target_speculative":
             config = SpecSearchConfig(**{**config.model_dump(), "correction": args.sps_strategy})
-        return SpecSearch(drafter=drafter, target=target, scorer=scorer, config=config)
+        small = assistants.get(mode, drafter)
+        return SpecSearch(drafter=small, target=target, scorer=scorer, config=config)
 
     records = run_benchmark(
         problems, args.modes, make_reasoner, records_path, retry_errors=args.retry_errors
@@ -197,10 +202,11 @@ def _names(args: argparse.Namespace) -> dict[str, str]:
     """What a run used, without loading the models (for --report-only)."""
     if args.fake:
         return {"drafter": "demo", "target": "demo", "scorer": "demo"}
-    from langgraph_specsearch.model_assets import SPECS
+    from langgraph_specsearch.model_assets import DRAFTERS, SPECS
 
+    drafter = SPECS[DRAFTERS[getattr(args, "drafter", DEFAULT_DRAFTER)]]
     return {
-        "drafter": SPECS["drafter"].upstream.split("/")[-1],
+        "drafter": drafter.upstream.split("/")[-1],
         "target": SPECS["target"].upstream.split("/")[-1],
         "scorer": args.scorer,
         "dtype": "bfloat16",

@@ -121,3 +121,68 @@ def test_report_only_summarises_a_stopped_run_without_running(tmp_path: Path) ->
     assert again["n_problems"] == full["n_problems"] == 2
     assert again["accuracy"] == full["accuracy"]
     assert again["speedup_vs_ar"] == full["speedup_vs_ar"]
+
+
+class _SpeculatingDemo(DemoModel):
+    """A demo target whose token-level assistant must share its vocabulary (only "qwen-0.5b")."""
+
+    assistants: list[str]
+
+    def supports_assistant(self, assistant: object) -> bool:
+        return getattr(assistant, "name", None) == "qwen-0.5b"
+
+    def generate_speculative(self, question, paths, counts, settings, assistant, strategy="auto"):
+        self.assistants.append(assistant.name)
+        return self.generate(question, paths, counts, settings), "speculative"
+
+
+def test_sps_keeps_a_shared_vocabulary_assistant_when_the_drafter_has_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --drafter smollm2-135m, SpS corrects with the default 0.5B; the others use SmolLM2."""
+    from langgraph_specsearch import cli, model_assets
+
+    target = _SpeculatingDemo("target", 0.9)
+    target.assistants = []
+    drafter = DemoModel("smollm2", 0.6)
+    loaded: list[str] = []
+
+    def fake_models(scorer: str, drafter_name: str) -> tuple:
+        loaded.append(drafter_name)
+        return drafter, target, DemoScorer()
+
+    def fake_default(role: str) -> DemoModel:
+        loaded.append(role)
+        return DemoModel("qwen-0.5b", 0.7)
+
+    monkeypatch.setattr(cli, "load_real_models", fake_models)
+    monkeypatch.setattr(model_assets, "load_default_generator", fake_default)
+    data = _demo_problems(tmp_path)
+    args = ["bench", "--data", str(data), "--n", "1", "--out-dir", str(tmp_path)]
+    args += ["--run-name", "s", "--width", "2", "--no-plots", "--drafter", "smollm2-135m"]
+    assert main([*args, "--sps-strategy", "speculative"]) == 0
+    assert loaded == ["smollm2-135m", "drafter"]
+    assert target.assistants and set(target.assistants) == {"qwen-0.5b"}
+    summary = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert summary["models"]["drafter"] == "SmolLM2-135M-Instruct"
+    assert summary["models"]["sps_assistant"] == "qwen-0.5b"
+    records = read_records(tmp_path / "s" / "records.jsonl")
+    assert {record["mode"] for record in records} == {
+        "target_only",
+        "target_speculative",
+        "specsearch",
+        "drafter_only",
+    }
+
+
+def test_the_prm_head_refuses_a_drafter_it_was_not_trained_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from langgraph_specsearch import model_assets
+
+    def never(role: str) -> None:
+        raise AssertionError("no model may load before the settings are checked")
+
+    monkeypatch.setattr(model_assets, "load_default_generator", never)
+    with pytest.raises(SystemExit, match="use --scorer likelihood-target"):
+        main(["solve", "2+2?", "--drafter", "smollm2-135m", "--scorer", "prm-head"])
