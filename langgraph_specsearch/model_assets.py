@@ -360,7 +360,10 @@ def default_model_path(role: str) -> Path:
 
 
 def load_default_generator(role: str, **kwargs: Any) -> TransformersThoughtGenerator:
-    """Load the default ``role`` model as a thought generator (kwargs go to ``from_pretrained``)."""
+    """Load a known model ("drafter", "target" or another key of ``SPECS``) as a generator.
+
+    kwargs go to ``from_pretrained``.
+    """
     from langgraph_specsearch.transformers_backend import TransformersThoughtGenerator
 
     set_default_threads()

@@ -28,7 +28,7 @@ from langgraph_specsearch.bench.records import (
     record_from_result,
 )
 from langgraph_specsearch.bench.report import terminal_table, write_report
-from langgraph_specsearch.cli import DEFAULT_DRAFTER, DEFAULT_SCORER, SCORERS
+from langgraph_specsearch.cli import DEFAULT_SCORER, SCORERS
 from langgraph_specsearch.config import SpecSearchConfig
 from langgraph_specsearch.generation import can_speculate
 from langgraph_specsearch.runnable import SpecSearch
@@ -204,7 +204,7 @@ def _names(args: argparse.Namespace) -> dict[str, str]:
         return {"drafter": "demo", "target": "demo", "scorer": "demo"}
     from langgraph_specsearch.model_assets import DRAFTERS, SPECS
 
-    drafter = SPECS[DRAFTERS[getattr(args, "drafter", DEFAULT_DRAFTER)]]
+    drafter = SPECS[DRAFTERS[args.drafter]]
     return {
         "drafter": drafter.upstream.split("/")[-1],
         "target": SPECS["target"].upstream.split("/")[-1],
