@@ -163,6 +163,7 @@ class TransformersThoughtGenerator:
     """A drafter or target backed by a transformers causal LM (see the module docstring).
 
     ``max_batch_size`` caps the rows of one ``generate`` call (bigger requests are chunked);
+    ``share_prefix`` reads each distinct prompt of a batch once (see :meth:`_shared_prefill`);
     ``num_assistant_tokens`` / ``num_assistant_tokens_schedule`` set the draft length when this
     generator corrects with an assistant. ``last_stats`` (a :class:`GenerationStats`) and
     ``last_details`` (a :class:`BackendStats`) describe the last call; ``throughput`` holds the
@@ -179,6 +180,7 @@ class TransformersThoughtGenerator:
         max_batch_size: int = 32,
         num_assistant_tokens: int = 6,
         num_assistant_tokens_schedule: str = "constant",
+        share_prefix: bool = True,
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -187,6 +189,7 @@ class TransformersThoughtGenerator:
         self.max_batch_size = max(1, int(max_batch_size))
         self.num_assistant_tokens = int(num_assistant_tokens)
         self.num_assistant_tokens_schedule = num_assistant_tokens_schedule
+        self.share_prefix = share_prefix
         self.lock = threading.RLock()
         self.throughput = ThroughputModel()
         self.last_stats = GenerationStats()
@@ -362,6 +365,32 @@ class TransformersThoughtGenerator:
                 low = middle + 1
         return high
 
+    def _shared_prefill(self, input_ids: torch.Tensor, mask: torch.Tensor) -> Any | None:
+        """The key/value cache of each distinct prompt, computed once and copied to its rows.
+
+        A step asks for several thoughts from the same path, so most rows of a batch repeat a
+        prompt; on a CPU reading a prompt costs as much as tens of generated tokens (about 10 s for
+        six copies of a 180-token prompt on the 1.5B target, against 0.28 s per generated token).
+        The cache covers all but the last prompt token, which ``generate`` then reads itself, so
+        sampling and stopping run exactly as without it. None when no prompt repeats.
+        """
+        rows = [tuple(row) for row in input_ids.tolist()]
+        first: dict[tuple[int, ...], int] = {}
+        source = [first.setdefault(row, len(first)) for row in rows]
+        if len(first) == len(rows) or input_ids.shape[1] < 2:
+            return None
+        picks = torch.tensor([rows.index(row) for row in first], device=input_ids.device)
+        ids, prefix_mask = input_ids[picks, :-1], mask[picks, :-1]
+        if bool((prefix_mask.sum(dim=1) == 0).any()):  # a one-token prompt has no prefix
+            return None
+        positions = (prefix_mask.cumsum(dim=1) - 1).clamp(min=0)
+        out = self.model.get_decoder()(
+            input_ids=ids, attention_mask=prefix_mask, position_ids=positions, use_cache=True
+        )
+        cache = out.past_key_values
+        cache.reorder_cache(torch.tensor(source, device=input_ids.device))
+        return cache
+
     @contextlib.contextmanager
     def _draft_length(self, assistant: TransformersThoughtGenerator | None) -> Iterator[None]:
         """Apply this generator's draft length to the assistant for one call, then restore it.
@@ -404,6 +433,10 @@ class TransformersThoughtGenerator:
             capture = self.step_features if assistant is None else None
             if assistant is not None:
                 extra["assistant_model"] = assistant.model
+            elif self.share_prefix:
+                cache = self._shared_prefill(input_ids, mask)
+                if cache is not None:
+                    extra["past_key_values"] = cache
             with torch.inference_mode(), self._draft_length(assistant):
                 output = self.model.generate(
                     input_ids=input_ids,

@@ -108,6 +108,52 @@ def test_batched_greedy_equals_one_at_a_time(target):
     assert batched == single
 
 
+def _unshared(generator: TransformersThoughtGenerator) -> TransformersThoughtGenerator:
+    return TransformersThoughtGenerator(
+        generator.model,
+        generator.tokenizer,
+        max_batch_size=generator.max_batch_size,
+        share_prefix=False,
+    )
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_shared_prefill_changes_no_token(target, uniform, temperature):
+    """Repeated prompts of different lengths (left padding) give the same thoughts either way."""
+    generator = target if temperature == 0.0 else uniform
+    settings = GenerationSettings(max_new_tokens=12, temperature=temperature, seed=3)
+    paths = [["step 1"], ["step 1", "2 + 2 = 4 so The answer is 4"], []]
+    shared = generator.generate(QUESTION, paths, [3, 2, 1], settings)
+    shared_ids = list(generator.last_token_ids)
+    plain = _unshared(generator)
+    assert plain.generate(QUESTION, paths, [3, 2, 1], settings) == shared
+    assert plain.last_token_ids == shared_ids
+
+
+def test_shared_prefill_reads_each_distinct_prompt_once(target):
+    seen: list[tuple[int, int]] = []
+    decoder = target.model.get_decoder()
+    hook = decoder.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(tuple(kwargs["input_ids"].shape)),
+        with_kwargs=True,
+    )
+    try:
+        settings = GenerationSettings(max_new_tokens=4, temperature=0.0, delimiter="")
+        target.generate(QUESTION, [[], ["step 1"]], [3, 1], settings)  # 4 rows = max_batch_size
+    finally:
+        hook.remove()
+    prompts = [target.render_prompt(QUESTION, path, "") for path in ([], ["step 1"])]
+    width = target._encode(prompts)[0].shape[1]
+    assert seen[0] == (2, width - 1)  # the two distinct prompts, all but their last token
+    assert seen[1] == (4, 1)  # generate reads only the last prompt token of each row
+    assert all(shape == (4, 1) for shape in seen[1:])
+
+
+def test_distinct_prompts_skip_the_shared_prefill(target):
+    input_ids, mask = target._encode(["The answer is", "step 1 + 2"])
+    assert target._shared_prefill(input_ids, mask) is None
+
+
 def test_greedy_assisted_is_token_identical_to_plain(target, drafter):
     settings = GenerationSettings(max_new_tokens=16, temperature=0.0, delimiter="")
     paths = [[], ["step 1"]]
