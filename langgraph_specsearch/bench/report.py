@@ -21,6 +21,7 @@ from langgraph_specsearch.bench.stats import (
     stage_share,
     wilson_interval,
 )
+from langgraph_specsearch.bench.variants import PREFIX as VARIANT_PREFIX
 
 AR, SPS, SPEC, DRAFTER = "target_only", "target_speculative", "specsearch", "drafter_only"
 MODES = (AR, SPS, SPEC, DRAFTER)
@@ -77,6 +78,15 @@ def build_summary(
         "speedup_vs_best_baseline": ratio_summary(paired_ratios(best, spec), seed=seed),
         "ideal_speedup": ideal_speedup(ar, times.get(DRAFTER, {}), seed=seed),
     }
+    variants = {
+        mode: {
+            "speedup_vs_ar": ratio_summary(paired_ratios(ar, times[mode]), seed=seed),
+            "speedup_vs_best_baseline": ratio_summary(paired_ratios(best, times[mode]), seed=seed),
+            "speedup_vs_specsearch": ratio_summary(paired_ratios(spec, times[mode]), seed=seed),
+        }
+        for mode in modes
+        if mode.startswith(VARIANT_PREFIX)
+    }
     medians = {name: (s["median"] if s else None) for name, s in spread.items()}
     vs_ar, ideal = medians["speedup_vs_ar"], medians["ideal_speedup"]
 
@@ -107,6 +117,7 @@ def build_summary(
         **medians,
         "ideal_fraction": vs_ar / ideal if vs_ar is not None and ideal else None,
         "spread": spread,
+        "variants": variants,
         "acceptance_rate": acceptance.get(SPEC),
         "acceptance_rate_by_mode": acceptance,
         "thoughts": thoughts,
@@ -166,9 +177,11 @@ def _pct(value: float | None) -> float | None:
 
 def _speedup_rows(summary: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
     header = ["speedup (median of paired ratios)", "median", "IQR", "95% CI", "pairs"]
+    named = [(name, summary["spread"].get(name)) for name in SPEEDUPS]
+    for mode, spreads in summary.get("variants", {}).items():
+        named += [(f"{mode} {name}", s) for name, s in spreads.items()]
     rows = []
-    for name in SPEEDUPS:
-        s = summary["spread"].get(name)
+    for name, s in named:
         if s is None:
             rows.append([name, "-", "-", "-", "0"])
             continue

@@ -28,6 +28,7 @@ from langgraph_specsearch.bench.records import (
     record_from_result,
 )
 from langgraph_specsearch.bench.report import terminal_table, write_report
+from langgraph_specsearch.bench.variants import parse_variants
 from langgraph_specsearch.cli import DEFAULT_SCORER, SCORERS
 from langgraph_specsearch.config import SpecSearchConfig
 from langgraph_specsearch.generation import can_speculate
@@ -104,6 +105,14 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=30, help="problems (a seeded random subset)")
     parser.add_argument("--subset-seed", type=int, default=0, help="seed of the problem subset")
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:FIELD=VALUE[,...]",
+        help="also run SpecSearch with other settings as mode specsearch-NAME, interleaved "
+        "(repeatable; e.g. m6:n_drafts=6)",
+    )
     parser.add_argument("--run-name", default=None, help="results folder name [bench-<n>]")
     parser.add_argument("--out-dir", type=Path, default=Path("benchmarks/results"))
     parser.add_argument(
@@ -153,6 +162,10 @@ def main(args: argparse.Namespace) -> int:
         args.beam_width = min(args.beam_width, args.width)
     if not args.data.exists():
         raise SystemExit(f"no benchmark data at {args.data}: pass --data FILE.jsonl")
+    try:
+        variants = parse_variants(args.variant, config_from_args(args, "specsearch"))
+    except ValueError as error:
+        raise SystemExit(str(error)) from error
     problems = seeded_subset(load_jsonl(args.data), args.n, args.subset_seed)
     run_dir = args.out_dir / (args.run_name or f"bench-{args.n}" + ("-fake" if args.fake else ""))
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -186,14 +199,21 @@ def main(args: argparse.Namespace) -> int:
             models["sps_assistant"] = assistants["target_speculative"].name
 
     def make_reasoner(mode: str) -> SpecSearch:
-        config = config_from_args(args, mode)
+        if mode in variants:
+            config = variants[mode].config(config_from_args(args, "specsearch"))
+        else:
+            config = config_from_args(args, mode)
         if mode == "target_speculative":
             config = SpecSearchConfig(**{**config.model_dump(), "correction": args.sps_strategy})
         small = assistants.get(mode, drafter)
         return SpecSearch(drafter=small, target=target, scorer=scorer, config=config)
 
     records = run_benchmark(
-        problems, args.modes, make_reasoner, records_path, retry_errors=args.retry_errors
+        problems,
+        [*args.modes, *variants],
+        make_reasoner,
+        records_path,
+        retry_errors=args.retry_errors,
     )
     return _report(args, run_dir, records, models)
 
@@ -225,6 +245,13 @@ def _report(
     )
     summary["settings"] = config_from_args(args, "specsearch").model_dump()
     summary["sps_strategy"] = args.sps_strategy
+    if args.variant:
+        summary["variant_settings"] = {
+            variant.mode: variant.overrides
+            for variant in parse_variants(
+                args.variant, config_from_args(args, "specsearch")
+            ).values()
+        }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(terminal_table(summary))
     print(f"results in {run_dir}", file=sys.stderr)
