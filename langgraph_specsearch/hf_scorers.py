@@ -20,6 +20,7 @@ import copy
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -77,7 +78,10 @@ class LikelihoodScorer:
     The prompt is the generator's own (chat template, steps as a partial assistant message), the
     step is scored as the tokens that follow it. In :meth:`score_last`, paths that share the same
     previous steps (all drafts of one frontier node) share one forward pass over that prefix, whose
-    key/value cache is then expanded to the batch; ``share_prefix=False`` turns that off.
+    key/value cache is then expanded to the batch; ``share_prefix=False`` turns that off. The
+    caches of the last ``prefix_cache_size`` prefixes are kept, so a prefix read once is never read
+    again (SpecSearch scores a node's drafts and then its corrections after the same prefix) and a
+    longer prefix reads only its new tokens (the next step's context extends this one's).
     Share the weights of a :class:`TransformersThoughtGenerator` with :meth:`from_generator`.
     See the module docstring for the self-preference bias.
     """
@@ -92,6 +96,7 @@ class LikelihoodScorer:
         raw: bool = False,
         padding_side: PaddingSide = "right",
         head_chunk: int = 256,
+        prefix_cache_size: int = 16,
     ) -> None:
         self.generator = generator
         self.delimiter = delimiter
@@ -100,6 +105,9 @@ class LikelihoodScorer:
         self.raw = raw
         self.padding_side = padding_side
         self.head_chunk = max(1, int(head_chunk))
+        self.prefix_cache_size = max(0, int(prefix_cache_size))
+        # prefix token ids -> (key/value cache after them, hidden state of the last one)
+        self._prefixes: OrderedDict[tuple[int, ...], tuple[Any, torch.Tensor]] = OrderedDict()
         self.name = f"likelihood[{generator.name}]"
         self.last_seconds = 0.0
         self.total_seconds = 0.0
@@ -198,10 +206,7 @@ class LikelihoodScorer:
             groups.setdefault(tuple(context), []).append(index)
         results = [0.0] * len(steps)
         for context, members in groups.items():
-            prefix = torch.tensor([context], dtype=torch.long, device=device)
-            out = decoder(input_ids=prefix, use_cache=True)
-            last_hidden = out[0][:, -1]  # predicts each step's first token
-            cache = out.past_key_values
+            cache, last_hidden = self._prefix_state(decoder, context, device)
             length = len(context)
             for chunk in _chunks(members, self.batch_size):
                 ids, mask, _, _ = _pad([steps[i] for i in chunk], 0, "right", device)
@@ -222,6 +227,34 @@ class LikelihoodScorer:
                     logp = self._log_probs(predictors, ids[local, :count])
                     results[index] = float(logp.mean())
         return results
+
+    def _prefix_state(
+        self, decoder: Any, context: tuple[int, ...], device: torch.device
+    ) -> tuple[Any, torch.Tensor]:
+        """The cache after ``context`` and its last hidden state (which predicts a step's first
+        token), reading only the tokens after the longest prefix already cached."""
+        if context in self._prefixes:
+            self._prefixes.move_to_end(context)
+            return self._prefixes[context]
+        base = max(
+            (
+                key
+                for key in self._prefixes
+                if len(key) < len(context) and context[: len(key)] == key
+            ),
+            key=len,
+            default=(),
+        )
+        cache = copy.deepcopy(self._prefixes[base][0]) if base else None
+        ids = torch.tensor([context[len(base) :]], dtype=torch.long, device=device)
+        positions = torch.arange(len(base), len(context), device=device)[None]
+        out = decoder(input_ids=ids, position_ids=positions, past_key_values=cache, use_cache=True)
+        state = (out.past_key_values, out[0][:, -1])
+        if self.prefix_cache_size:
+            self._prefixes[context] = state
+            while len(self._prefixes) > self.prefix_cache_size:
+                self._prefixes.popitem(last=False)
+        return state
 
     def _finish(self, value: float) -> float:
         return value if self.raw else math.exp(value)

@@ -96,6 +96,45 @@ def test_likelihood_score_gives_every_step_consistent_with_score_last(generator)
     )
 
 
+def test_cached_prefixes_give_the_same_scores_and_are_read_once(generator):
+    """A prefix is read once; a longer one reads only its new tokens; scores do not change."""
+    lengths: list[int] = []
+    hook = generator.model.get_decoder().register_forward_pre_hook(
+        lambda module, args, kwargs: lengths.append(kwargs["input_ids"].shape[1]),
+        with_kwargs=True,
+    )
+    scorer = LikelihoodScorer.from_generator(generator, raw=True, batch_size=8)
+    drafts = [["step 1", "1 + 2 = 3"], ["step 1", "bad"]]
+    corrections = [["step 1", "The answer is 3"]]
+    deeper = [["step 1", "1 + 2 = 3", "The answer is 3"]]
+    try:
+        scores = [scorer.score_last([QUESTION] * len(p), p) for p in (drafts, corrections, deeper)]
+    finally:
+        hook.remove()
+    uncached = LikelihoodScorer.from_generator(generator, raw=True, prefix_cache_size=0)
+    for paths, got in zip((drafts, corrections, deeper), scores, strict=True):
+        assert got == pytest.approx(uncached.score_last([QUESTION] * len(paths), paths), abs=1e-4)
+        expected = [_reference_mean_log_prob(generator, QUESTION, path) for path in paths]
+        assert got == pytest.approx(expected, abs=1e-4)
+    encode = lambda text: generator.tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    prompt = len(encode(generator.render_prompt(QUESTION, [], "\n\n")))
+    step_1, delimiter = len(encode("step 1")), len(encode("\n\n"))
+    step_2 = len(encode("1 + 2 = 3"))
+    assert lengths[0] == prompt + step_1 + delimiter  # the drafts' prefix, read in full
+    assert lengths.count(prompt + step_1 + delimiter) == 1  # the corrections reuse it
+    assert step_2 + delimiter in lengths  # the deeper prefix reads only the step it adds
+    assert [n for n in lengths if n >= prompt] == [prompt + step_1 + delimiter]  # one full read
+    assert len(scorer._prefixes) == 2
+
+
+def test_the_prefix_cache_is_bounded(generator):
+    scorer = LikelihoodScorer.from_generator(generator, prefix_cache_size=2)
+    for path in (["step 1", "bad"], ["1 + 2 = 3", "bad"], ["The answer is 3", "bad"]):
+        scorer.score_last([QUESTION], [path])
+    assert len(scorer._prefixes) == 2
+    assert not LikelihoodScorer.from_generator(generator, prefix_cache_size=0)._prefixes
+
+
 def test_likelihood_from_model_and_empty_path(tokenizer, generator):
     scorer = LikelihoodScorer.from_model(generator.model, tokenizer)
     assert scorer.model is generator.model
