@@ -17,6 +17,7 @@ import contextlib
 import math
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -384,9 +385,19 @@ class TransformersThoughtGenerator:
         if bool((prefix_mask.sum(dim=1) == 0).any()):  # a one-token prompt has no prefix
             return None
         positions = (prefix_mask.cumsum(dim=1) - 1).clamp(min=0)
-        out = self.model.get_decoder()(
-            input_ids=ids, attention_mask=prefix_mask, position_ids=positions, use_cache=True
-        )
+        try:
+            out = self.model.get_decoder()(
+                input_ids=ids, attention_mask=prefix_mask, position_ids=positions, use_cache=True
+            )
+        except (TypeError, AttributeError, NotImplementedError) as error:
+            warnings.warn(
+                f"{self.name}: shared prefill turned off, every row reads its own prompt "
+                f"(the model's decoder refused it: {error})",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self.share_prefix = False
+            return None
         cache = out.past_key_values
         cache.reorder_cache(torch.tensor(source, device=input_ids.device))
         return cache
@@ -433,11 +444,11 @@ class TransformersThoughtGenerator:
             capture = self.step_features if assistant is None else None
             if assistant is not None:
                 extra["assistant_model"] = assistant.model
-            elif self.share_prefix:
-                cache = self._shared_prefill(input_ids, mask)
-                if cache is not None:
-                    extra["past_key_values"] = cache
             with torch.inference_mode(), self._draft_length(assistant):
+                if assistant is None and self.share_prefix:
+                    cache = self._shared_prefill(input_ids, mask)
+                    if cache is not None:
+                        extra["past_key_values"] = cache
                 output = self.model.generate(
                     input_ids=input_ids,
                     attention_mask=mask,

@@ -154,6 +154,21 @@ def test_distinct_prompts_skip_the_shared_prefill(target):
     assert target._shared_prefill(input_ids, mask) is None
 
 
+def test_a_decoder_that_refuses_the_shared_prefill_falls_back_with_a_warning(tokenizer):
+    model = tiny_qwen2(len(tokenizer), seed=0, layers=1)
+    generator = TransformersThoughtGenerator(model, tokenizer, name="odd")
+    settings = GenerationSettings(max_new_tokens=3, temperature=0.0, delimiter="")
+    expected = generator.generate(QUESTION, [[]], [2], settings)
+
+    def refuse(**kwargs):
+        raise TypeError("forward() got an unexpected keyword argument 'position_ids'")
+
+    model.get_decoder = lambda: refuse
+    with pytest.warns(RuntimeWarning, match="odd: shared prefill turned off.*position_ids"):
+        assert generator.generate(QUESTION, [[]], [2], settings) == expected
+    assert generator.share_prefix is False
+
+
 def test_greedy_assisted_is_token_identical_to_plain(target, drafter):
     settings = GenerationSettings(max_new_tokens=16, temperature=0.0, delimiter="")
     paths = [[], ["step 1"]]
