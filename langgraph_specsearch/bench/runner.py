@@ -12,7 +12,7 @@ import json
 import shlex
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from langgraph_specsearch.bench.records import (
     record_from_result,
 )
 from langgraph_specsearch.bench.report import terminal_table, write_report
-from langgraph_specsearch.bench.variants import parse_variants
+from langgraph_specsearch.bench.variants import Variant, parse_variants
 from langgraph_specsearch.cli import DEFAULT_SCORER, SCORERS
 from langgraph_specsearch.config import SpecSearchConfig
 from langgraph_specsearch.generation import can_speculate
@@ -175,7 +175,8 @@ def main(args: argparse.Namespace) -> int:
     if args.report_only:
         if not records_path.exists():
             raise SystemExit(f"no records to summarise at {records_path}")
-        return _report(args, run_dir, latest_records(read_records(records_path)), _names(args))
+        records = latest_records(read_records(records_path))
+        return _report(args, run_dir, records, _names(args), variants)
     assistants: dict[str, Any] = {}  # a mode's own small model, when it cannot share the drafter
     if args.fake:
         from langgraph_specsearch.demo_models import DemoModel, DemoScorer
@@ -215,7 +216,7 @@ def main(args: argparse.Namespace) -> int:
         records_path,
         retry_errors=args.retry_errors,
     )
-    return _report(args, run_dir, records, models)
+    return _report(args, run_dir, records, models, variants)
 
 
 def _names(args: argparse.Namespace) -> dict[str, str]:
@@ -234,7 +235,11 @@ def _names(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _report(
-    args: argparse.Namespace, run_dir: Path, records: list[Record], models: dict[str, str]
+    args: argparse.Namespace,
+    run_dir: Path,
+    records: list[Record],
+    models: dict[str, str],
+    variants: Mapping[str, Variant],
 ) -> int:
     from langgraph_specsearch.cli import config_from_args
 
@@ -245,13 +250,8 @@ def _report(
     )
     summary["settings"] = config_from_args(args, "specsearch").model_dump()
     summary["sps_strategy"] = args.sps_strategy
-    if args.variant:
-        summary["variant_settings"] = {
-            variant.mode: variant.overrides
-            for variant in parse_variants(
-                args.variant, config_from_args(args, "specsearch")
-            ).values()
-        }
+    if variants:
+        summary["variant_settings"] = {mode: v.overrides for mode, v in variants.items()}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(terminal_table(summary))
     print(f"results in {run_dir}", file=sys.stderr)

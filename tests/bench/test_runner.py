@@ -58,25 +58,13 @@ def test_runs_interleave_and_resume(tmp_path: Path) -> None:
     assert len(read_records(path)) == 9
 
 
-def _demo_problems(tmp_path: Path) -> Path:
-    data = tmp_path / "problems.jsonl"
-    data.write_text(
-        "".join(
-            json.dumps({"question": p.question, "answer": f"#### {p.answer}"}) + "\n"
-            for p in DEMO_PROBLEMS
-        )
-    )
-    return data
-
-
-def test_cli_bench_with_fake_models(tmp_path: Path) -> None:
-    data = _demo_problems(tmp_path)
+def test_cli_bench_with_fake_models(tmp_path: Path, demo_data: Path) -> None:
     code = main(
         [
             "bench",
             "--fake",
             "--data",
-            str(data),
+            str(demo_data),
             "--n",
             "3",
             "--out-dir",
@@ -105,9 +93,10 @@ def test_cli_bench_with_fake_models(tmp_path: Path) -> None:
     assert set(summary["accuracy"]) == {"target_only", "specsearch", "drafter_only"}
 
 
-def test_report_only_summarises_a_stopped_run_without_running(tmp_path: Path) -> None:
-    data = _demo_problems(tmp_path)
-    common = ["--fake", "--data", str(data), "--out-dir", str(tmp_path), "--run-name", "t"]
+def test_report_only_summarises_a_stopped_run_without_running(
+    tmp_path: Path, demo_data: Path
+) -> None:
+    common = ["--fake", "--data", str(demo_data), "--out-dir", str(tmp_path), "--run-name", "t"]
     common += ["--width", "2", "--no-plots"]
     with pytest.raises(SystemExit, match="no records"):
         main(["bench", *common, "--n", "3", "--report-only"])
@@ -137,7 +126,7 @@ class _SpeculatingDemo(DemoModel):
 
 
 def test_sps_keeps_a_shared_vocabulary_assistant_when_the_drafter_has_another(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_data: Path
 ) -> None:
     """With --drafter smollm2-135m, SpS corrects with the default 0.5B; the others use SmolLM2."""
     from langgraph_specsearch import cli, model_assets
@@ -157,8 +146,7 @@ def test_sps_keeps_a_shared_vocabulary_assistant_when_the_drafter_has_another(
 
     monkeypatch.setattr(cli, "load_real_models", fake_models)
     monkeypatch.setattr(model_assets, "load_default_generator", fake_default)
-    data = _demo_problems(tmp_path)
-    args = ["bench", "--data", str(data), "--n", "1", "--out-dir", str(tmp_path)]
+    args = ["bench", "--data", str(demo_data), "--n", "1", "--out-dir", str(tmp_path)]
     args += ["--run-name", "s", "--width", "2", "--no-plots", "--drafter", "smollm2-135m"]
     assert main([*args, "--sps-strategy", "speculative"]) == 0
     assert loaded == ["smollm2-135m", "drafter"]

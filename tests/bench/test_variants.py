@@ -11,7 +11,6 @@ from langgraph_specsearch.bench.report import markdown_table
 from langgraph_specsearch.bench.variants import parse_variant, parse_variants
 from langgraph_specsearch.cli import main
 from langgraph_specsearch.config import SpecSearchConfig
-from langgraph_specsearch.demo_models import DEMO_PROBLEMS
 
 BASE = SpecSearchConfig(mode="specsearch", width=3, n_drafts=3, theta=0.9)
 
@@ -46,15 +45,8 @@ def test_a_name_used_twice_is_refused() -> None:
         parse_variants(["a:n_drafts=4", "a:n_drafts=6"], BASE)
 
 
-def test_variants_run_interleaved_and_are_summarised(tmp_path: Path) -> None:
-    data = tmp_path / "problems.jsonl"
-    data.write_text(
-        "".join(
-            json.dumps({"question": p.question, "answer": f"#### {p.answer}"}) + "\n"
-            for p in DEMO_PROBLEMS
-        )
-    )
-    args = ["bench", "--fake", "--data", str(data), "--n", "2", "--out-dir", str(tmp_path)]
+def test_variants_run_interleaved_and_are_summarised(tmp_path: Path, demo_data: Path) -> None:
+    args = ["bench", "--fake", "--data", str(demo_data), "--n", "2", "--out-dir", str(tmp_path)]
     args += ["--run-name", "v", "--width", "2", "--no-plots", "--modes", "target_only"]
     args += ["specsearch", "--variant", "m4:n_drafts=4"]
     assert main(args) == 0
