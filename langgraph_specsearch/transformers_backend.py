@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
+from transformers import (
+    GenerationConfig,
+    LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
 
 from langgraph_specsearch.drafting_states import (
     CaptureSpec,
@@ -40,6 +45,7 @@ from langgraph_specsearch.generation import (
     ThoughtGenerator,
     cut_at_delimiter,
 )
+from langgraph_specsearch.sampling import NucleusSampler
 
 # The prompt the shipped PRM head was trained with (see langgraph_specsearch/weights/README.md).
 PRM_HEAD_SYSTEM_PROMPT = (
@@ -165,6 +171,8 @@ class TransformersThoughtGenerator:
 
     ``max_batch_size`` caps the rows of one ``generate`` call (bigger requests are chunked);
     ``share_prefix`` reads each distinct prompt of a batch once (see :meth:`_shared_prefill`);
+    ``nucleus_sampling`` draws plain batched samples from the top-p nucleus only (the same
+    distribution, see :mod:`langgraph_specsearch.sampling`; False uses transformers' sampler);
     ``num_assistant_tokens`` / ``num_assistant_tokens_schedule`` set the draft length when this
     generator corrects with an assistant. ``last_stats`` (a :class:`GenerationStats`) and
     ``last_details`` (a :class:`BackendStats`) describe the last call; ``throughput`` holds the
@@ -182,6 +190,7 @@ class TransformersThoughtGenerator:
         num_assistant_tokens: int = 6,
         num_assistant_tokens_schedule: str = "constant",
         share_prefix: bool = True,
+        nucleus_sampling: bool = True,
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -191,6 +200,7 @@ class TransformersThoughtGenerator:
         self.num_assistant_tokens = int(num_assistant_tokens)
         self.num_assistant_tokens_schedule = num_assistant_tokens_schedule
         self.share_prefix = share_prefix
+        self.nucleus_sampling = nucleus_sampling
         self.lock = threading.RLock()
         self.throughput = ThroughputModel()
         self.last_stats = GenerationStats()
@@ -304,8 +314,24 @@ class TransformersThoughtGenerator:
         device = _device(self.model)
         return input_ids.to(device), mask.to(device)
 
-    def _config(self, settings: GenerationSettings, **extra: Any) -> GenerationConfig:
-        sampling = settings.temperature > 0
+    def _nucleus_sampler(
+        self, settings: GenerationSettings, assistant: TransformersThoughtGenerator | None
+    ) -> NucleusSampler | None:
+        """The sampler for a plain batched call; assisted generation keeps transformers' own.
+
+        Speculative sampling compares the target's and the assistant's distributions, so it needs
+        the sampling distribution in the scores, which :class:`NucleusSampler` replaces by its draw.
+        """
+        if not self.nucleus_sampling or assistant is not None or settings.temperature <= 0:
+            return None
+        if settings.top_p >= 1.0:
+            return None
+        return NucleusSampler(settings.temperature, settings.top_p)
+
+    def _config(
+        self, settings: GenerationSettings, *, sampler: NucleusSampler | None = None, **extra: Any
+    ) -> GenerationConfig:
+        sampling = settings.temperature > 0 and sampler is None
         options: dict[str, Any] = {
             "max_new_tokens": settings.max_new_tokens,
             "do_sample": sampling,
@@ -449,11 +475,16 @@ class TransformersThoughtGenerator:
                     cache = self._shared_prefill(input_ids, mask)
                     if cache is not None:
                         extra["past_key_values"] = cache
+                sampler = self._nucleus_sampler(settings, assistant)
+                if sampler is not None:
+                    extra["logits_processor"] = LogitsProcessorList([sampler])
                 output = self.model.generate(
                     input_ids=input_ids,
                     attention_mask=mask,
                     generation_config=self._config(
-                        settings, **(generate_kwargs(capture.spec) if capture is not None else {})
+                        settings,
+                        sampler=sampler,
+                        **(generate_kwargs(capture.spec) if capture is not None else {}),
                     ),
                     stopping_criteria=StoppingCriteriaList([stopper]),
                     **extra,

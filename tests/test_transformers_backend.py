@@ -317,3 +317,28 @@ def test_question_longer_than_the_context_is_refused(target):
     words = " ".join(["apple"] * (limit + 10))
     with pytest.raises(ValueError, match="question too long"):
         target.check_question(words)
+
+
+def test_plain_sampling_draws_from_the_nucleus_only_and_assisted_keeps_transformers(
+    target, drafter, monkeypatch
+):
+    from langgraph_specsearch import sampling
+
+    calls: list[int] = []
+    original = sampling.NucleusSampler.__call__
+
+    def spy(self, input_ids, scores):
+        calls.append(scores.shape[0])
+        return original(self, input_ids, scores)
+
+    monkeypatch.setattr(sampling.NucleusSampler, "__call__", spy)
+    settings = GenerationSettings(max_new_tokens=6, temperature=0.8, seed=4)
+    rows = target.generate(QUESTION, [[], ["step 1"]], [2, 1], settings)
+    assert calls and calls[0] == 3  # one draw per row per token, in the batched call
+    assert all(0 < t.tokens <= 6 for row in rows for t in row)
+    calls.clear()
+    target.generate_speculative(QUESTION, [[]], [1], settings, drafter, strategy="speculative")
+    target.generate(QUESTION, [[]], [1], GenerationSettings(max_new_tokens=4, temperature=0.0))
+    plain = TransformersThoughtGenerator(target.model, target.tokenizer, nucleus_sampling=False)
+    plain.generate(QUESTION, [[]], [2], settings)
+    assert calls == []  # assisted, greedy and opted-out calls use transformers' own sampling
