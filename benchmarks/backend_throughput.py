@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -40,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    import torch
+    from machine_report import machine_facts, write_report
 
     from langgraph_specsearch.generation import GenerationSettings
     from langgraph_specsearch.hf_scorers import LikelihoodScorer
@@ -136,18 +135,13 @@ def main() -> None:
         "what": "backend throughput, default pair, bfloat16, interleaved rounds, median",
         "command": _command(),
         "settings": vars(args) | {"output": str(args.output)},
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "loadavg_before_after": [load_before, os.getloadavg()],
+        **machine_facts(load_before),
         "load_seconds_pair_from_cache": round(load_seconds, 2),
         "results": summary,
         "target_speed_relative_to_sequential_plain": ratios,
         "note": "shared 2-core machine: compare ratios within this file, not absolute numbers",
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.output, report)
     print(json.dumps({k: report[k] for k in ("target_speed_relative_to_sequential_plain",)}))
     for name, data in summary.items():
         key = next(k for k in data if k.startswith("median"))

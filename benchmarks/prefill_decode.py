@@ -11,9 +11,7 @@ costs about prefill(rows) + longest thought x decode step, whatever the number o
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -32,6 +30,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     import torch
+    from machine_report import machine_facts, write_report
     from prefix_sharing import PATHS, QUESTION  # the same mid-solution prompt
 
     from langgraph_specsearch.bench.stats import median
@@ -41,6 +40,7 @@ def main() -> None:
     prompt = generator.render_prompt(QUESTION, PATHS[1], "\n\n")
     ids = generator.tokenizer(prompt, add_special_tokens=False)["input_ids"]
     batches = [int(b) for b in args.batches.split(",") if b]
+    load_before = os.getloadavg()
     samples: dict[int, dict[str, list[float]]] = {b: {"prefill": [], "decode": []} for b in batches}
     with torch.inference_mode():
         generator.model(input_ids=torch.tensor([ids]))  # warm-up
@@ -78,14 +78,10 @@ def main() -> None:
         "command": " ".join(["HF_HUB_OFFLINE=1", "python", *sys.argv]),
         "model": generator.name,
         "prompt_tokens": len(ids),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
+        **machine_facts(load_before),
         "results": results,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.output, report)
     for rows, data in results.items():
         print(
             f"rows {rows:>3}: prefill {data['median_prefill_seconds']:6.2f} s, decode step "

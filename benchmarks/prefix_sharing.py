@@ -17,9 +17,7 @@ shared prefill) with its spread.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -50,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    import torch
+    from machine_report import machine_facts, write_report
 
     from langgraph_specsearch.bench.stats import median, quantile, ratio_summary
     from langgraph_specsearch.generation import GenerationSettings
@@ -121,16 +119,11 @@ def main() -> None:
         "threads_env": os.environ.get("LANGGRAPH_SPECSEARCH_THREADS"),
         "settings": vars(args) | {"output": str(args.output)},
         "prompt_tokens_per_path": prompt_tokens,
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "loadavg_before_after": [load_before, os.getloadavg()],
+        **machine_facts(load_before),
         "results": results,
         "note": "shared 2-core machine: compare the ratios within this file",
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.output, report)
     for name, data in results.items():
         spread = data["speedup_of_sharing"]
         print(

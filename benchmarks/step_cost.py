@@ -19,9 +19,7 @@ can reach on this pair and machine; p = 1 is the ideal (every draft accepted).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -41,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    import torch
+    from machine_report import machine_facts, write_report
     from prefix_sharing import PATHS, QUESTION  # the same mid-solution state
 
     from langgraph_specsearch.bench.stats import median, quantile
@@ -136,11 +134,7 @@ def main() -> None:
         "what": "seconds per search step on the default pair and the speedup model from them",
         "command": " ".join(["HF_HUB_OFFLINE=1", "python", *sys.argv]),
         "settings": vars(args) | {"output": str(args.output), "nodes": nodes, "width": width},
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "loadavg_before_after": [load_before, os.getloadavg()],
+        **machine_facts(load_before),
         "median_seconds": {
             name: {
                 part: round(median([run[part] for run in runs]), 3)
@@ -157,8 +151,7 @@ def main() -> None:
         "runs": seconds,
         "note": "shared 2-core machine; every call was run in every round, in rotating order",
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.output, report)
     for name, parts in report["median_seconds"].items():
         print(
             f"{name:16s} {parts['total']:6.2f} s (generate {parts['generate']:.2f}, "
