@@ -256,6 +256,10 @@ class LikelihoodScorer:
                 self._prefixes.popitem(last=False)
         return state
 
+    def clear_prefix_cache(self) -> None:
+        """Forget the cached prefixes, e.g. so that a benchmark run does not reuse another's."""
+        self._prefixes.clear()
+
     def _finish(self, value: float) -> float:
         return value if self.raw else math.exp(value)
 

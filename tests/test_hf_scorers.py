@@ -135,6 +135,27 @@ def test_the_prefix_cache_is_bounded(generator):
     assert not LikelihoodScorer.from_generator(generator, prefix_cache_size=0)._prefixes
 
 
+def test_clearing_the_prefix_cache_reads_the_prefix_again(generator):
+    lengths: list[int] = []
+    hook = generator.model.get_decoder().register_forward_pre_hook(
+        lambda module, args, kwargs: lengths.append(kwargs["input_ids"].shape[1]),
+        with_kwargs=True,
+    )
+    scorer = LikelihoodScorer.from_generator(generator, raw=True)
+    path = [["step 1", "1 + 2 = 3"]]
+    try:
+        first = scorer.score_last([QUESTION], path)
+        scorer.score_last([QUESTION], path)
+        assert len(lengths) == 3  # the prefix once, the step twice
+        scorer.clear_prefix_cache()
+        assert not scorer._prefixes
+        again = scorer.score_last([QUESTION], path)
+    finally:
+        hook.remove()
+    assert len(lengths) == 5 and lengths[3] == lengths[0]  # the whole prefix read again
+    assert again == pytest.approx(first, abs=1e-4)
+
+
 def test_likelihood_from_model_and_empty_path(tokenizer, generator):
     scorer = LikelihoodScorer.from_model(generator.model, tokenizer)
     assert scorer.model is generator.model

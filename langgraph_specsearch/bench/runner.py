@@ -58,11 +58,15 @@ def run_benchmark(
     *,
     progress: bool = True,
     retry_errors: bool = False,
+    before_each: Callable[[], None] | None = None,
 ) -> list[Record]:
     """Run the pending (problem, mode) pairs, appending one record per finished run.
 
     A record already in ``records_path`` is never run again, so a killed run resumes where it
     stopped. A run that raises is recorded as an error (wrong, and left out of every timing).
+    ``before_each`` runs before every run, outside its timing: the CLI empties the scorer's
+    prefix cache there, so no mode reads another's cached prefixes (SpS follows AR's paths
+    token for token and would otherwise score them for free).
     """
     done = (
         done_pairs(read_records(records_path), retry_errors=retry_errors)
@@ -75,6 +79,8 @@ def run_benchmark(
     with RecordWriter(records_path) as writer:
         for problem, mode in todo:
             bar.set_description(f"{problem.problem_id} {mode}")
+            if before_each is not None:
+                before_each()
             start = time.perf_counter()
             try:
                 result = reasoners[mode].invoke(problem.question)
@@ -215,6 +221,7 @@ def main(args: argparse.Namespace) -> int:
         make_reasoner,
         records_path,
         retry_errors=args.retry_errors,
+        before_each=getattr(scorer, "clear_prefix_cache", None),
     )
     return _report(args, run_dir, records, models, variants)
 

@@ -53,8 +53,10 @@ def test_runs_interleave_and_resume(tmp_path: Path) -> None:
     assert all(r["correct"] for r in records if r["mode"] == "target_only")
 
     again = Counting()
-    run_benchmark(PROBLEMS, modes, again, path, progress=False)
-    assert len(again.calls) == 3  # only the new problem ran
+    reset = lambda: again.calls.append("reset")  # noqa: E731
+    run_benchmark(PROBLEMS, modes, again, path, progress=False, before_each=reset)
+    assert again.calls[::2] == ["reset"] * 3  # before every run, so no run inherits a cache
+    assert len(again.calls) == 6  # only the new problem ran
     assert len(read_records(path)) == 9
 
 
