@@ -58,8 +58,7 @@ class NucleusSampler(LogitsProcessor):
 
     def _draw(self, probs: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """One token per row from probabilities sorted most likely first."""
-        above = probs.cumsum(dim=-1) - probs  # mass ranked above each token
+        above = probs.cumsum(dim=-1) - probs  # mass ranked above each token; 0 for the first
         kept = torch.where(above < self.top_p, probs, torch.zeros_like(probs))
-        kept[:, 0] = probs[:, 0]  # the most likely token is always kept
         index = torch.multinomial(kept, num_samples=1)
         return ids.gather(1, index).squeeze(1)
