@@ -41,9 +41,9 @@ def main() -> None:
 
     from machine_report import machine_facts, write_report
 
-    from langgraph_specsearch.generation import GenerationSettings
-    from langgraph_specsearch.hf_scorers import LikelihoodScorer
-    from langgraph_specsearch.model_assets import load_default_pair
+    from langgraph_specsearch.generators.base import GenerationSettings
+    from langgraph_specsearch.presets.assets import load_default_pair
+    from langgraph_specsearch.scorers.transformers import LikelihoodScorer
 
     start = time.perf_counter()
     drafter, target = load_default_pair()

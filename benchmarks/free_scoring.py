@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from langgraph_specsearch.bench.data import load_jsonl, seeded_subset
-from langgraph_specsearch.generation import GenerationSettings
-from langgraph_specsearch.model_assets import load_default_generator
-from langgraph_specsearch.prm_head import load_default_prm_head
-from langgraph_specsearch.transformers_backend import PRM_HEAD_SYSTEM_PROMPT
+from langgraph_specsearch.generators.base import GenerationSettings
+from langgraph_specsearch.generators.transformers import PRM_HEAD_SYSTEM_PROMPT
+from langgraph_specsearch.presets.assets import load_default_generator
+from langgraph_specsearch.scorers.prm_head import load_default_prm_head
 
 ROOT = Path(__file__).resolve().parent
 DATA = ROOT / "data" / "gsm8k_test_subset.jsonl"

@@ -1,11 +1,12 @@
 """Top-p sampling over the nucleus only against transformers' sampler, on the default pair.
 
 ``TransformersThoughtGenerator(nucleus_sampling=True)`` (the default) draws each token with
-:class:`langgraph_specsearch.sampling.NucleusSampler` instead of sorting and sampling the whole
-151,936-token vocabulary. Measured on the batched calls a search step makes (two paths, three
-thoughts each, drafter and target), every row writing the same number of tokens, both samplers
-interleaved round by round (order alternating); the report gives the median seconds and the
-median of per-round ratios (transformers' sampler / nucleus) with its spread.
+:class:`~langgraph_specsearch.generators.sampling.NucleusSampler` instead of
+sorting and sampling the whole 151,936-token vocabulary. Measured on the batched calls a
+search step makes (two paths, three thoughts each, drafter and target), every row writing the
+same number of tokens, both samplers interleaved round by round (order alternating); the
+report gives the median seconds and the median of per-round ratios (transformers' sampler /
+nucleus) with its spread.
 
     HF_HUB_OFFLINE=1 python benchmarks/nucleus_sampling.py [--rounds 5] [--tokens 32]
 """
@@ -33,9 +34,9 @@ def main() -> None:
     from prefix_sharing import PATHS, QUESTION  # the same mid-solution state
 
     from langgraph_specsearch.bench.stats import median, ratio_summary
-    from langgraph_specsearch.generation import GenerationSettings
-    from langgraph_specsearch.model_assets import load_default_pair
-    from langgraph_specsearch.transformers_backend import TransformersThoughtGenerator
+    from langgraph_specsearch.generators.base import GenerationSettings
+    from langgraph_specsearch.generators.transformers import TransformersThoughtGenerator
+    from langgraph_specsearch.presets.assets import load_default_pair
 
     samplers = {}
     for generator in load_default_pair():

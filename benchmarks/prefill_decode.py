@@ -34,7 +34,7 @@ def main() -> None:
     from prefix_sharing import PATHS, QUESTION  # the same mid-solution prompt
 
     from langgraph_specsearch.bench.stats import median
-    from langgraph_specsearch.model_assets import load_default_generator
+    from langgraph_specsearch.presets.assets import load_default_generator
 
     generator = load_default_generator(args.role)
     prompt = generator.render_prompt(QUESTION, PATHS[1], "\n\n")

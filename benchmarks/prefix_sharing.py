@@ -51,9 +51,9 @@ def main() -> None:
     from machine_report import machine_facts, write_report
 
     from langgraph_specsearch.bench.stats import median, quantile, ratio_summary
-    from langgraph_specsearch.generation import GenerationSettings
-    from langgraph_specsearch.model_assets import load_default_pair
-    from langgraph_specsearch.transformers_backend import TransformersThoughtGenerator
+    from langgraph_specsearch.generators.base import GenerationSettings
+    from langgraph_specsearch.generators.transformers import TransformersThoughtGenerator
+    from langgraph_specsearch.presets.assets import load_default_pair
 
     drafter, target = load_default_pair()
     twins = {

@@ -8,7 +8,7 @@ At a mid-solution step with two beams (B = 2, N = M = 3), interleaved round by r
 - ``correct a+b``: the target rewrites ``a`` slots on one path and ``b`` on the other, scored.
 
 Every row writes the same number of tokens (the delimiter is disabled), so calls differ only in
-rows and models. ``langgraph_specsearch.bench.step_model`` then turns the median costs into the
+rows and models. ``langgraph_specsearch.bench.cost_model`` then turns the median costs into the
 expected SpecSearch step at acceptance p and the speedup over the target's own search, with the
 first step written by the target (the EMA warm-up). This bounds what any tuning of the threshold
 can reach on this pair and machine; p = 1 is the ideal (every draft accepted).
@@ -42,16 +42,16 @@ def main() -> None:
     from machine_report import machine_facts, write_report
     from prefix_sharing import PATHS, QUESTION  # the same mid-solution state
 
-    from langgraph_specsearch.bench.stats import median, quantile
-    from langgraph_specsearch.bench.step_model import (
+    from langgraph_specsearch.bench.cost_model import (
         acceptance_needed,
         expected_step_seconds,
         outcomes,
         problem_speedup,
     )
-    from langgraph_specsearch.generation import GenerationSettings
-    from langgraph_specsearch.hf_scorers import LikelihoodScorer
-    from langgraph_specsearch.model_assets import load_default_pair
+    from langgraph_specsearch.bench.stats import median, quantile
+    from langgraph_specsearch.generators.base import GenerationSettings
+    from langgraph_specsearch.presets.assets import load_default_pair
+    from langgraph_specsearch.scorers.transformers import LikelihoodScorer
 
     drafter, target = load_default_pair()
     scorer = LikelihoodScorer.from_generator(target)

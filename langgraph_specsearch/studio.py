@@ -46,12 +46,12 @@ def models_from_env(env: Mapping[str, str] | None = None) -> tuple[Any, Any, Any
     env = os.environ if env is None else env
     choice = env.get("SPECSEARCH_MODELS", "fake").strip().lower() or "fake"
     if choice == "fake":
-        from langgraph_specsearch.demo_models import demo_models
+        from langgraph_specsearch.testing import demo_models
 
         return demo_models(simulate_latency=env.get("SPECSEARCH_DEMO_LATENCY", "") == "1")
     if choice == "default":
-        from langgraph_specsearch.cli import DEFAULT_SCORER, SCORERS, make_scorer
-        from langgraph_specsearch.model_assets import load_default_pair
+        from langgraph_specsearch.presets import DEFAULT_SCORER, SCORERS, make_scorer
+        from langgraph_specsearch.presets.assets import load_default_pair
 
         scorer_name = env.get("SPECSEARCH_SCORER", DEFAULT_SCORER)
         if scorer_name not in SCORERS:

@@ -6,7 +6,7 @@ import random
 import threading
 from collections.abc import Sequence
 
-from langgraph_specsearch.generation import GenerationSettings, Thought
+from langgraph_specsearch.generators.base import GenerationSettings, Thought
 
 
 class ScriptedGenerator:

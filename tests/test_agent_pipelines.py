@@ -20,7 +20,7 @@ from langgraph.graph import END, START, StateGraph
 from pydantic import Field
 
 from langgraph_specsearch import SpecSearch, SpecSearchConfig, create_specsearch_graph
-from langgraph_specsearch.demo_models import demo_models
+from langgraph_specsearch.testing import demo_models
 
 QUESTION = "What is 99^2 + 99 + 1?"
 STAGES = ("draft", "evaluate", "reject", "correct", "select")

@@ -10,7 +10,7 @@ import pytest
 from fakes import AuthorScorer, ScriptedGenerator
 
 from langgraph_specsearch import SpecSearch, SpecSearchConfig
-from langgraph_specsearch.generation import GenerationSettings, Thought
+from langgraph_specsearch.generators.base import GenerationSettings, Thought
 
 QUESTION = "What is 99^2 + 99 + 1?"
 

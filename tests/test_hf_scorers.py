@@ -8,9 +8,13 @@ import pytest
 import torch
 from transformers import Qwen2Config, Qwen2ForTokenClassification
 
-from langgraph_specsearch.hf_scorers import LikelihoodScorer, MathShepherdScorer, QwenPRMScorer
-from langgraph_specsearch.scoring import LastStepScorer, StepScorer, score_last_steps
-from langgraph_specsearch.transformers_backend import TransformersThoughtGenerator
+from langgraph_specsearch.generators.transformers import TransformersThoughtGenerator
+from langgraph_specsearch.scorers.base import LastStepScorer, StepScorer, score_last_steps
+from langgraph_specsearch.scorers.transformers import (
+    LikelihoodScorer,
+    MathShepherdScorer,
+    QwenPRMScorer,
+)
 
 try:
     from tiny_models import tiny_qwen2, tiny_tokenizer

@@ -10,8 +10,8 @@ from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
-from langgraph_specsearch.judge_scorer import LLMJudgeScorer, parse_grade
-from langgraph_specsearch.scoring import LastStepScorer, StepScorer, score_last_steps
+from langgraph_specsearch.scorers.base import LastStepScorer, StepScorer, score_last_steps
+from langgraph_specsearch.scorers.judge import LLMJudgeScorer, parse_grade
 
 QUESTION = "Tom has 3 apples and buys 4 more. How many apples does he have?"
 

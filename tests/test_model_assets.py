@@ -8,8 +8,8 @@ import types
 
 import pytest
 
-from langgraph_specsearch import model_assets
-from langgraph_specsearch.model_assets import ModelAssetsError, ModelSpec
+from langgraph_specsearch.presets import assets as model_assets
+from langgraph_specsearch.presets.assets import ModelAssetsError, ModelSpec
 
 
 @pytest.fixture

@@ -11,17 +11,16 @@ pytest.importorskip("transformers", reason="the [transformers] extra is not inst
 
 from tiny_models import tiny_qwen2, tiny_tokenizer
 
-from langgraph_specsearch.prm_head import (
+from langgraph_specsearch.generators.transformers import TransformersThoughtGenerator
+from langgraph_specsearch.scorers.prm_head import (
     FeatureSpec,
     LinearHead,
     PRMHeadScorer,
     extract_features,
-    fit_linear_head,
     load_head,
     render_steps,
-    save_head,
 )
-from langgraph_specsearch.transformers_backend import TransformersThoughtGenerator
+from research.prm_head_training import fit_linear_head, save_head
 
 SPEC = FeatureSpec((1, 2), True, True, logprob=True)
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from langgraph_specsearch import SpecSearch, SpecSearchConfig
-from langgraph_specsearch.generation import Thought
+from langgraph_specsearch.generators.base import Thought
 
 
 class RandomGenerator:

@@ -11,7 +11,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import RetryPolicy
 
 from langgraph_specsearch import SpecSearch, SpecSearchConfig, create_specsearch_graph
-from langgraph_specsearch.generation import Thought
+from langgraph_specsearch.generators.base import Thought
 
 QUESTION = "Tom has 3 apples and buys 4 more. How many apples does he have?"
 NO_WAIT = RetryPolicy(max_attempts=2, initial_interval=0.0, jitter=False, retry_on=Exception)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 
-from langgraph_specsearch.sampling import NucleusSampler
+from langgraph_specsearch.generators.sampling import NucleusSampler
 
 
 def _reference(scores: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:

@@ -7,14 +7,14 @@ import threading
 import pytest
 import torch
 
-from langgraph_specsearch.generation import (
+from langgraph_specsearch.generators.base import (
     GenerationSettings,
     SpeculativeThoughtGenerator,
     ThoughtGenerator,
     can_speculate,
     cut_at_delimiter,
 )
-from langgraph_specsearch.transformers_backend import (
+from langgraph_specsearch.generators.transformers import (
     DelimiterStoppingCriteria,
     ThroughputModel,
     TransformersThoughtGenerator,
@@ -322,7 +322,7 @@ def test_question_longer_than_the_context_is_refused(target):
 def test_plain_sampling_draws_from_the_nucleus_only_and_assisted_keeps_transformers(
     target, drafter, monkeypatch
 ):
-    from langgraph_specsearch import sampling
+    from langgraph_specsearch.generators import sampling
 
     calls: list[int] = []
     original = sampling.NucleusSampler.__call__

@@ -10,9 +10,9 @@ import pytest
 
 from langgraph_specsearch import SpecSearch, SpecSearchConfig
 from langgraph_specsearch.cli import main as cli_main
-from langgraph_specsearch.demo_models import DEMO_PROBLEMS, demo_models
+from langgraph_specsearch.render import draw_tree, layout
 from langgraph_specsearch.runnable import SearchResult
-from langgraph_specsearch.tree_render import draw_tree, layout
+from langgraph_specsearch.testing import DEMO_PROBLEMS, demo_models
 
 pytest.importorskip("matplotlib", reason="matplotlib draws the PNG")
 

@@ -3,8 +3,8 @@
 Pure Python and model-free, so the arithmetic behind every reported speedup can be unit tested.
 """
 
-from langgraph_specsearch.bench.answers import answers_match, normalize_number
 from langgraph_specsearch.bench.data import DataError, Problem, load_jsonl, seeded_subset
+from langgraph_specsearch.bench.grading import answers_match, normalize_number
 from langgraph_specsearch.bench.records import RecordWriter, done_pairs, read_records
 from langgraph_specsearch.bench.report import build_summary, markdown_table, terminal_table
 from langgraph_specsearch.bench.stats import (

@@ -1,17 +1,17 @@
 """Benchmark problems: load any question/answer JSONL and take seeded subsets of it.
 
-Running ``python -m langgraph_specsearch.bench.data`` regenerates the committed GSM8K subset, so
-the problems behind recorded results can be rebuilt exactly from the seed.
+The package ships a seeded 100-problem subset of GSM8K test (MIT), read through
+``importlib.resources`` so it is found in a wheel as in a checkout;
+``benchmarks/make_gsm8k_subset.py`` rebuilds it exactly from the seed.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,9 +19,12 @@ T = TypeVar("T")
 
 GSM8K_SEED = 1234
 GSM8K_SUBSET_SIZE = 100
-_REPO = Path(__file__).resolve().parents[2]
-GSM8K_SOURCE = _REPO.parent / "shared" / "data" / "gsm8k" / "test.jsonl"
-GSM8K_SUBSET = _REPO / "benchmarks" / "data" / "gsm8k_test_subset.jsonl"
+GSM8K_SUBSET_NAME = "gsm8k_test_subset.jsonl"
+
+
+def default_problems_path() -> Path:
+    """The shipped GSM8K subset (a real file: the data is installed unzipped with the package)."""
+    return Path(str(files("langgraph_specsearch.bench.datasets") / GSM8K_SUBSET_NAME))
 
 
 class DataError(ValueError):
@@ -99,47 +102,3 @@ def seeded_subset(items: Sequence[T], n: int, seed: int) -> list[T]:
     if n > len(items):
         raise ValueError(f"subset size {n} exceeds the {len(items)} available items")
     return [items[i] for i in random.Random(seed).sample(range(len(items)), n)]
-
-
-def write_gsm8k_subset(
-    source: str | Path = GSM8K_SOURCE,
-    dest: str | Path = GSM8K_SUBSET,
-    *,
-    n: int = GSM8K_SUBSET_SIZE,
-    seed: int = GSM8K_SEED,
-) -> Path:
-    """Copy a seeded subset of GSM8K test into ``dest`` with ids and the MIT licence beside it.
-
-    Ids are ``gsm8k-test-<0-based row in test.jsonl>`` so each problem traces back to the source.
-    """
-    source, dest = Path(source), Path(dest)
-    problems = load_jsonl(source)
-    chosen = seeded_subset(list(enumerate(problems)), n, seed)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with dest.open("w", encoding="utf-8") as handle:
-        for row, problem in chosen:
-            record = {
-                "id": f"gsm8k-test-{row}",
-                "question": problem.question,
-                "answer": problem.solution,
-            }
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    licence = source.parent / "LICENSE"
-    if licence.exists():
-        shutil.copyfile(licence, dest.parent / "LICENSE.gsm8k")
-    return dest
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Command line for regenerating the committed subset."""
-    parser = argparse.ArgumentParser(description=write_gsm8k_subset.__doc__)
-    parser.add_argument("--source", default=str(GSM8K_SOURCE))
-    parser.add_argument("--dest", default=str(GSM8K_SUBSET))
-    parser.add_argument("-n", type=int, default=GSM8K_SUBSET_SIZE)
-    parser.add_argument("--seed", type=int, default=GSM8K_SEED)
-    args = parser.parse_args(argv)
-    print(write_gsm8k_subset(args.source, args.dest, n=args.n, seed=args.seed))
-
-
-if __name__ == "__main__":
-    main()

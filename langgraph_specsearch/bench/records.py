@@ -15,8 +15,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from langgraph_specsearch.bench.answers import answers_match
 from langgraph_specsearch.bench.data import DataError, Problem
+from langgraph_specsearch.bench.grading import answers_match
 
 Record = dict[str, Any]
 

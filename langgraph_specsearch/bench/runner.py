@@ -16,7 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from langgraph_specsearch.bench.data import Problem, load_jsonl, seeded_subset
+from langgraph_specsearch.bench.data import (
+    Problem,
+    default_problems_path,
+    load_jsonl,
+    seeded_subset,
+)
 from langgraph_specsearch.bench.records import (
     Record,
     RecordWriter,
@@ -29,24 +34,18 @@ from langgraph_specsearch.bench.records import (
 )
 from langgraph_specsearch.bench.report import terminal_table, write_report
 from langgraph_specsearch.bench.variants import Variant, parse_variants
-from langgraph_specsearch.cli import DEFAULT_SCORER, SCORERS
 from langgraph_specsearch.config import SpecSearchConfig
-from langgraph_specsearch.generation import can_speculate
+from langgraph_specsearch.generators.base import can_speculate
+from langgraph_specsearch.presets import (
+    DEFAULT_SCORER,
+    SCORERS,
+    config_from_args,
+    load_real_models,
+)
 from langgraph_specsearch.runnable import SpecSearch
 
 MODES = ("target_only", "target_speculative", "specsearch", "drafter_only")
-# the committed GSM8K subset, found from a source checkout (editable install) or the working dir
-DEFAULT_DATA = next(
-    (
-        p
-        for p in (
-            Path(__file__).resolve().parents[2] / "benchmarks/data/gsm8k_test_subset.jsonl",
-            Path("benchmarks/data/gsm8k_test_subset.jsonl"),
-        )
-        if p.exists()
-    ),
-    Path("benchmarks/data/gsm8k_test_subset.jsonl"),
-)
+DEFAULT_DATA = default_problems_path()
 ReasonerFactory = Callable[[str], SpecSearch]
 
 
@@ -161,8 +160,6 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """``specsearch bench``: run, then write records.jsonl, summary.json/.md and plots."""
-    from langgraph_specsearch.cli import config_from_args, load_real_models
-
     if args.quick:
         args.n, args.width, args.n_drafts, args.max_depth = 3, 2, 2, 6
         args.beam_width = min(args.beam_width, args.width)
@@ -185,7 +182,7 @@ def main(args: argparse.Namespace) -> int:
         return _report(args, run_dir, records, _names(args), variants)
     assistants: dict[str, Any] = {}  # a mode's own small model, when it cannot share the drafter
     if args.fake:
-        from langgraph_specsearch.demo_models import DemoModel, DemoScorer
+        from langgraph_specsearch.testing import DemoModel, DemoScorer
 
         drafter, target, scorer = DemoModel("drafter", 0.7), DemoModel("target", 0.9), DemoScorer()
         if "target_speculative" in args.modes:  # scripted models have no token-level speculation
@@ -200,7 +197,7 @@ def main(args: argparse.Namespace) -> int:
         if "target_speculative" in args.modes and not can_speculate(target, drafter):
             # SpS needs an assistant with the target's tokenizer; a thought drafter with another
             # tokenizer (SmolLM2) cannot be one, so SpS keeps the default drafter as assistant.
-            from langgraph_specsearch.model_assets import load_default_generator
+            from langgraph_specsearch.presets.assets import load_default_generator
 
             assistants["target_speculative"] = load_default_generator("drafter")
             models["sps_assistant"] = assistants["target_speculative"].name
@@ -230,7 +227,7 @@ def _names(args: argparse.Namespace) -> dict[str, str]:
     """What a run used, without loading the models (for --report-only)."""
     if args.fake:
         return {"drafter": "demo", "target": "demo", "scorer": "demo"}
-    from langgraph_specsearch.model_assets import DRAFTERS, SPECS
+    from langgraph_specsearch.presets.assets import DRAFTERS, SPECS
 
     drafter = SPECS[DRAFTERS[args.drafter]]
     return {
@@ -248,8 +245,6 @@ def _report(
     models: dict[str, str],
     variants: Mapping[str, Variant],
 ) -> int:
-    from langgraph_specsearch.cli import config_from_args
-
     argv = [a for a in sys.argv[2:] if a != "--report-only"]
     command = "specsearch bench " + shlex.join(argv)
     summary = write_report(

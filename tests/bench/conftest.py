@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from langgraph_specsearch.demo_models import DEMO_PROBLEMS
+from langgraph_specsearch.testing import DEMO_PROBLEMS
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -9,13 +10,19 @@ import pytest
 
 from langgraph_specsearch.bench.data import (
     GSM8K_SEED,
-    GSM8K_SUBSET,
     DataError,
+    default_problems_path,
     extract_gsm8k_answer,
     load_jsonl,
     seeded_subset,
-    write_gsm8k_subset,
 )
+
+_BUILDER = Path(__file__).resolve().parents[2] / "benchmarks" / "make_gsm8k_subset.py"
+_spec = importlib.util.spec_from_file_location("make_gsm8k_subset", _BUILDER)
+make_gsm8k_subset = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_gsm8k_subset)
+write_gsm8k_subset = make_gsm8k_subset.write_gsm8k_subset
+GSM8K_SUBSET = default_problems_path()
 
 
 def _write(path: Path, lines: list[str]) -> Path:
@@ -119,8 +126,7 @@ def test_committed_gsm8k_subset_is_valid_and_licensed() -> None:
 
 
 def test_committed_subset_matches_source_when_available(tmp_path: Path) -> None:
-    from langgraph_specsearch.bench.data import GSM8K_SOURCE
-
+    GSM8K_SOURCE = make_gsm8k_subset.GSM8K_SOURCE  # noqa: N806
     if not GSM8K_SOURCE.exists():
         pytest.skip(f"the GSM8K source {GSM8K_SOURCE} is not beside the repository (../shared)")
     regenerated = write_gsm8k_subset(GSM8K_SOURCE, tmp_path / "sub.jsonl")

@@ -12,8 +12,8 @@ from langgraph_specsearch.bench.records import read_records
 from langgraph_specsearch.bench.runner import run_benchmark
 from langgraph_specsearch.cli import main
 from langgraph_specsearch.config import SpecSearchConfig
-from langgraph_specsearch.demo_models import DEMO_PROBLEMS, DemoModel, DemoScorer
 from langgraph_specsearch.runnable import SpecSearch
+from langgraph_specsearch.testing import DEMO_PROBLEMS, DemoModel, DemoScorer
 
 PROBLEMS = [Problem(f"p{i}", p.question, p.answer, "") for i, p in enumerate(DEMO_PROBLEMS[:3])]
 
@@ -131,7 +131,8 @@ def test_sps_keeps_a_shared_vocabulary_assistant_when_the_drafter_has_another(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_data: Path
 ) -> None:
     """With --drafter smollm2-135m, SpS corrects with the default 0.5B; the others use SmolLM2."""
-    from langgraph_specsearch import cli, model_assets
+    from langgraph_specsearch.bench import runner
+    from langgraph_specsearch.presets import assets as model_assets
 
     target = _SpeculatingDemo("target", 0.9)
     target.assistants = []
@@ -146,7 +147,7 @@ def test_sps_keeps_a_shared_vocabulary_assistant_when_the_drafter_has_another(
         loaded.append(role)
         return DemoModel("qwen-0.5b", 0.7)
 
-    monkeypatch.setattr(cli, "load_real_models", fake_models)
+    monkeypatch.setattr(runner, "load_real_models", fake_models)
     monkeypatch.setattr(model_assets, "load_default_generator", fake_default)
     args = ["bench", "--data", str(demo_data), "--n", "1", "--out-dir", str(tmp_path)]
     args += ["--run-name", "s", "--width", "2", "--no-plots", "--drafter", "smollm2-135m"]
@@ -168,7 +169,7 @@ def test_sps_keeps_a_shared_vocabulary_assistant_when_the_drafter_has_another(
 def test_the_prm_head_refuses_a_drafter_it_was_not_trained_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from langgraph_specsearch import model_assets
+    from langgraph_specsearch.presets import assets as model_assets
 
     def never(role: str) -> None:
         raise AssertionError("no model may load before the settings are checked")

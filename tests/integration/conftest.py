@@ -18,7 +18,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _require_parts() -> None:
-    from langgraph_specsearch.model_assets import EXTRA_HINT, parts_installed
+    from langgraph_specsearch.presets.assets import EXTRA_HINT, parts_installed
 
     for role in ("drafter", "target"):
         if not parts_installed(role):
@@ -29,6 +29,6 @@ def _require_parts() -> None:
 def real_pair():
     """``(drafter, target)`` loaded once per session (converted into the cache on first use)."""
     _require_parts()
-    from langgraph_specsearch.model_assets import load_default_pair
+    from langgraph_specsearch.presets.assets import load_default_pair
 
     return load_default_pair()

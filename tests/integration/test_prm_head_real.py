@@ -20,7 +20,7 @@ N_PAIRS = 6
 
 @pytest.fixture(scope="module")
 def drafter():
-    from langgraph_specsearch.model_assets import (
+    from langgraph_specsearch.presets.assets import (
         EXTRA_HINT,
         load_default_generator,
         parts_installed,
@@ -33,7 +33,7 @@ def drafter():
 
 @pytest.fixture(scope="module")
 def pairs():
-    from langgraph_specsearch.prm_data import read_examples
+    from research.prm_data import read_examples
 
     examples = read_examples()
     out = []
@@ -44,7 +44,7 @@ def pairs():
 
 
 def test_head_loads_offline_and_scores_a_batch(drafter, pairs) -> None:
-    from langgraph_specsearch.prm_head import DEFAULT_WEIGHTS, load_default_prm_head
+    from langgraph_specsearch.scorers.prm_head import DEFAULT_WEIGHTS, load_default_prm_head
 
     assert DEFAULT_WEIGHTS.is_file() and DEFAULT_WEIGHTS.stat().st_size < 200_000
     head = load_default_prm_head(drafter)
@@ -60,7 +60,7 @@ def test_head_loads_offline_and_scores_a_batch(drafter, pairs) -> None:
 
 
 def test_correct_steps_outscore_their_corruptions(drafter, pairs) -> None:
-    from langgraph_specsearch.prm_head import load_default_prm_head
+    from langgraph_specsearch.scorers.prm_head import load_default_prm_head
 
     head = load_default_prm_head(drafter)
     examples = [ex for pair in pairs for ex in pair]
@@ -73,8 +73,12 @@ def test_correct_steps_outscore_their_corruptions(drafter, pairs) -> None:
 
 
 def test_drafted_steps_are_scored_from_the_drafting_pass(drafter, pairs) -> None:
-    from langgraph_specsearch.generation import GenerationSettings
-    from langgraph_specsearch.prm_head import DEFAULT_WEIGHTS, PRMHeadScorer, load_default_prm_head
+    from langgraph_specsearch.generators.base import GenerationSettings
+    from langgraph_specsearch.scorers.prm_head import (
+        DEFAULT_WEIGHTS,
+        PRMHeadScorer,
+        load_default_prm_head,
+    )
 
     head = load_default_prm_head(drafter)
     separate = PRMHeadScorer.from_file(drafter, DEFAULT_WEIGHTS, reuse_drafting_states=False)

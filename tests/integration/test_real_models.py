@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from langgraph_specsearch.generation import GenerationSettings
+from langgraph_specsearch.generators.base import GenerationSettings
 
 pytestmark = pytest.mark.real_models
 
@@ -18,8 +18,8 @@ FIRST_STEP = "In April, Natalia sold 48 clips."
 
 
 def test_cache_is_reused_on_the_second_load(real_pair):
-    from langgraph_specsearch.model_assets import is_cached, prepare_default_model
-    from langgraph_specsearch.transformers_backend import TransformersThoughtGenerator
+    from langgraph_specsearch.generators.transformers import TransformersThoughtGenerator
+    from langgraph_specsearch.presets.assets import is_cached, prepare_default_model
 
     for role in ("drafter", "target"):
         assert is_cached(role)
@@ -73,7 +73,7 @@ def _last_ids(generator) -> list[int]:
 
 
 def test_likelihood_scorer_ranks_correct_over_wrong_over_irrelevant(real_pair):
-    from langgraph_specsearch.hf_scorers import LikelihoodScorer
+    from langgraph_specsearch.scorers.transformers import LikelihoodScorer
 
     _, target = real_pair
     scorer = LikelihoodScorer.from_generator(target, raw=True)

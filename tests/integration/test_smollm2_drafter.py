@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from test_real_models import FIRST_STEP, QUESTION
 
-from langgraph_specsearch.generation import GenerationSettings, can_speculate
+from langgraph_specsearch.generators.base import GenerationSettings, can_speculate
 
 pytestmark = pytest.mark.real_models
 
 
 @pytest.fixture(scope="module")
 def smollm2():
-    from langgraph_specsearch.model_assets import SPECS, load_default_generator, parts_installed
+    from langgraph_specsearch.presets.assets import SPECS, load_default_generator, parts_installed
 
     if not parts_installed("smollm2-135m"):
         pytest.skip(f"SmolLM2-135M is not installed ({SPECS['smollm2-135m'].install_hint})")

@@ -1,0 +1,22 @@
+"""The SpecSearch stages as LangGraph nodes, their state and events, and the graph factory.
+
+May import ``search``, ``generators``, ``scorers`` and ``config``; nothing in the package below
+``runnable``, ``cli`` and ``studio`` imports it.
+"""
+
+from langgraph_specsearch.graph.context import DEFAULT_DRAFTER_RETRY, SearchContext
+from langgraph_specsearch.graph.factory import create_specsearch_graph
+from langgraph_specsearch.graph.prepare import validate_question
+from langgraph_specsearch.graph.state import InputState, OutputState, SpecSearchState
+from langgraph_specsearch.graph.stats import RunStats
+
+__all__ = [
+    "DEFAULT_DRAFTER_RETRY",
+    "InputState",
+    "OutputState",
+    "RunStats",
+    "SearchContext",
+    "SpecSearchState",
+    "create_specsearch_graph",
+    "validate_question",
+]

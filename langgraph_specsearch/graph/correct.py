@@ -1,0 +1,91 @@
+"""The ``correct`` node: the target fills every slot the accepted drafts left, then is scored.
+
+The target writes with token-level speculative decoding (the drafter as its assistant) when it
+can; its scores at this step move the threshold (:func:`update_threshold`).
+"""
+
+from __future__ import annotations
+
+from collections import ChainMap, Counter
+from collections.abc import Callable
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+
+from langgraph_specsearch.generators.base import GenerationSettings, Thought
+from langgraph_specsearch.graph.context import SearchContext, checked, step_candidates
+from langgraph_specsearch.graph.events import brief, emit
+from langgraph_specsearch.graph.state import SpecSearchState
+from langgraph_specsearch.graph.stats import copy_stats, count_tokens, timed
+from langgraph_specsearch.search.thoughts import ThoughtNode, new_children
+from langgraph_specsearch.search.threshold import update_threshold
+from langgraph_specsearch.search.tree import path_steps
+
+
+def make_correct(ctx: SearchContext) -> Callable[[SpecSearchState, RunnableConfig], dict[str, Any]]:
+    """A node that writes the target's thoughts, scores them and records the threshold."""
+
+    def correct(state: SpecSearchState, config: RunnableConfig) -> dict[str, Any]:
+        stats, nodes = copy_stats(state["stats"]), state["nodes"]
+        step = state["depth"] + 1
+        frontier, candidates = state["frontier"], step_candidates(state)
+        accepted = [nodes[i] for i in candidates if nodes[i]["status"] == "accepted"]
+        taken = Counter(node["parent"] for node in accepted)
+        drafter_only = ctx.config.mode == "drafter_only"
+        counts = [0 if drafter_only else ctx.config.width - taken[p] for p in frontier]
+        created: dict[str, ThoughtNode] = {}
+        with timed(stats, "correct"):
+            if sum(counts):
+                paths = [path_steps(nodes, f) for f in frontier]
+                settings = ctx.settings(step, "correct")
+                groups, strategy = _write(ctx, state["question"], paths, counts, settings, config)
+                strategies = stats["correction_strategies"]
+                strategies[strategy] = strategies.get(strategy, 0) + 1
+                created = new_children(nodes, frontier, paths, groups, "target", "corrected")
+                for group in groups:
+                    for thought in group:
+                        count_tokens(stats, "target", thought)
+        with timed(stats, "evaluate"):
+            scores, invalid = ctx.score(state["question"], ChainMap(created, nodes), list(created))
+        for node_id, score in scores.items():
+            created[node_id]["score"] = score
+        stats["invalid_scores"] += invalid
+        stats["corrected"] += len(created)
+        record = update_threshold(
+            state["threshold"],
+            step,
+            target_scores=list(scores.values()),
+            accepted_scores=[n["score"] for n in accepted if n["score"] is not None],
+            config=ctx.config,
+        )
+        emit("correct", step, [brief(n) for n in created.values()], config)
+        return {
+            "nodes": created,
+            "candidates": [*candidates, *created],
+            "stats": stats,
+            "threshold": record["next_threshold"],
+            "threshold_history": [record],
+        }
+
+    return correct
+
+
+def _write(
+    ctx: SearchContext,
+    question: str,
+    paths: list[list[str]],
+    counts: list[int],
+    settings: GenerationSettings,
+    config: RunnableConfig,
+) -> tuple[list[list[Thought]], str]:
+    """The target's thoughts and how they were written ("speculative" or "batched")."""
+    mode, choice = ctx.config.mode, ctx.config.correction
+    wants_speculative = mode == "target_speculative" or (
+        mode == "specsearch" and choice != "batched"
+    )
+    if wants_speculative and ctx.speculative:
+        groups, strategy = ctx.target.generate_speculative(  # type: ignore[attr-defined]
+            question, paths, counts, settings, assistant=ctx.drafter, strategy=choice
+        )
+        return checked(groups, counts, "target"), strategy
+    return ctx.generate(ctx.target, "target", question, paths, counts, settings, config), "batched"

@@ -1,0 +1,84 @@
+"""The ``draft`` node: the drafter writes M thoughts from every frontier node, in one call.
+
+If the drafter still fails after its retries, the target takes the step: drafting nothing leaves
+every slot to ``correct``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+
+from langgraph_specsearch.config import SpecSearchConfig
+from langgraph_specsearch.generators.base import Thought
+from langgraph_specsearch.graph.context import SearchContext
+from langgraph_specsearch.graph.events import brief, emit
+from langgraph_specsearch.graph.retry import call_with_retry
+from langgraph_specsearch.graph.state import SpecSearchState
+from langgraph_specsearch.graph.stats import RunStats, copy_stats, count_tokens, timed
+from langgraph_specsearch.search.thoughts import ThoughtNode, new_children
+from langgraph_specsearch.search.threshold import needs_target_warmup
+from langgraph_specsearch.search.tree import path_steps
+
+
+def drafts_per_node(config: SpecSearchConfig, threshold: float | None) -> int:
+    """M for this step: none for the target-only modes and for the EMA's warm-up step."""
+    if config.mode == "drafter_only":
+        return config.width
+    if config.mode != "specsearch" or needs_target_warmup(threshold, config):
+        return 0
+    return config.drafts_per_node
+
+
+def make_draft(ctx: SearchContext) -> Callable[[SpecSearchState, RunnableConfig], dict[str, Any]]:
+    """A node that drafts this step's thoughts; they become the step's candidates."""
+
+    def draft(state: SpecSearchState, config: RunnableConfig) -> dict[str, Any]:
+        stats, nodes = copy_stats(state["stats"]), state["nodes"]
+        step = state["depth"] + 1
+        count = drafts_per_node(ctx.config, state["threshold"])
+        frontier = state["frontier"]
+        created: dict[str, ThoughtNode] = {}
+        with timed(stats, "draft"):
+            if count and frontier:
+                paths = [path_steps(nodes, f) for f in frontier]
+                groups = _draft_or_fall_back(
+                    ctx, state["question"], paths, count, step, config, stats
+                )
+                created = new_children(nodes, frontier, paths, groups, "drafter", "drafted")
+                for group in groups:
+                    for thought in group:
+                        count_tokens(stats, "drafter", thought)
+        stats["drafted"] += len(created)
+        emit("draft", step, [brief(n) for n in created.values()], config)
+        return {"nodes": created, "candidates": list(created), "stats": stats}
+
+    return draft
+
+
+def _draft_or_fall_back(
+    ctx: SearchContext,
+    question: str,
+    paths: list[list[str]],
+    count: int,
+    step: int,
+    config: RunnableConfig,
+    stats: RunStats,
+) -> list[list[Thought]]:
+    """The drafter's thoughts under its retry policy; none if it still fails and may fall back."""
+    counts = [count] * len(paths)
+    settings = ctx.settings(step, "draft")
+
+    def attempt() -> list[list[Thought]]:
+        return ctx.generate(ctx.drafter, "drafter", question, paths, counts, settings, config)
+
+    try:
+        return call_with_retry(attempt, ctx.drafter_retry, ctx.config.draft_timeout_s)
+    except Exception as error:
+        if not ctx.config.drafter_fallback or ctx.config.mode == "drafter_only":
+            raise
+        failure = {"stage": "draft", "step": step, "error": f"{type(error).__name__}: {error}"}
+        stats["failures"].append({**failure, "fallback": "target"})
+        return [[] for _ in paths]
