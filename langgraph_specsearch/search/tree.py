@@ -93,7 +93,7 @@ class SearchTree:
 
     def draw_png(self, path: str | Path, **options: Any) -> Path:
         """Save a PNG picture of the tree (matplotlib, offline); see ``render.draw_tree``."""
-        from langgraph_specsearch.render import draw_png
+        from langgraph_specsearch.search.render import draw_png
 
         return draw_png(self, path, **options)
 
