@@ -10,8 +10,8 @@ import pytest
 
 from langgraph_specsearch import SpecSearch, SpecSearchConfig
 from langgraph_specsearch.cli import main as cli_main
-from langgraph_specsearch.search.render import draw_tree, layout
 from langgraph_specsearch.runnable import SearchResult
+from langgraph_specsearch.search.render import draw_tree, layout
 from langgraph_specsearch.testing import DEMO_PROBLEMS, demo_models
 
 pytest.importorskip("matplotlib", reason="matplotlib draws the PNG")

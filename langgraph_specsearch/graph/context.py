@@ -38,6 +38,7 @@ class SearchContext:
     scorer: Scorer
     config: SpecSearchConfig
     drafter_retry: RetryPolicy = DEFAULT_DRAFTER_RETRY
+    retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None
     speculative: bool = field(init=False)
 
     def __post_init__(self) -> None:

@@ -1,20 +1,27 @@
 """The ``correct`` node: the target fills every slot the accepted drafts left, then is scored.
 
 The target writes with token-level speculative decoding (the drafter as its assistant) when it
-can; its scores at this step move the threshold (:func:`update_threshold`).
+can; its scores at this step move the threshold (:func:`update_threshold`). The target's writing
+is a LangGraph ``task`` and the scoring is retried on its own (both under the graph's
+``retry_policy``): with a checkpointer the thoughts are saved before they are scored, so neither
+a retried nor a resumed scorer failure pays for the most expensive work of the step twice.
 """
 
 from __future__ import annotations
 
 from collections import ChainMap, Counter
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.config import get_config
+from langgraph.func import task
 
 from langgraph_specsearch.generators.base import GenerationSettings, Thought
 from langgraph_specsearch.graph.context import SearchContext, checked, step_candidates
 from langgraph_specsearch.graph.events import brief, emit
+from langgraph_specsearch.graph.retry import call_with_retry
 from langgraph_specsearch.graph.state import SpecSearchState
 from langgraph_specsearch.graph.stats import copy_stats, count_tokens, timed
 from langgraph_specsearch.search.thoughts import ThoughtNode, new_children
@@ -24,6 +31,15 @@ from langgraph_specsearch.search.tree import path_steps
 
 def make_correct(ctx: SearchContext) -> Callable[[SpecSearchState, RunnableConfig], dict[str, Any]]:
     """A node that writes the target's thoughts, scores them and records the threshold."""
+
+    @task(name="write_corrections", retry_policy=ctx.retry_policy)
+    def write_corrections(
+        question: str, paths: list[list[str]], counts: list[int], step: int
+    ) -> dict[str, Any]:
+        """The target's thoughts as plain data, so the checkpointer can save them."""
+        settings = ctx.settings(step, "correct")
+        groups, strategy = _write(ctx, question, paths, counts, settings, get_config())
+        return {"strategy": strategy, "groups": [[asdict(t) for t in g] for g in groups]}
 
     def correct(state: SpecSearchState, config: RunnableConfig) -> dict[str, Any]:
         stats, nodes = copy_stats(state["stats"]), state["nodes"]
@@ -37,8 +53,9 @@ def make_correct(ctx: SearchContext) -> Callable[[SpecSearchState, RunnableConfi
         with timed(stats, "correct"):
             if sum(counts):
                 paths = [path_steps(nodes, f) for f in frontier]
-                settings = ctx.settings(step, "correct")
-                groups, strategy = _write(ctx, state["question"], paths, counts, settings, config)
+                written = write_corrections(state["question"], paths, counts, step).result()
+                strategy = written["strategy"]
+                groups = [[Thought(**t) for t in group] for group in written["groups"]]
                 strategies = stats["correction_strategies"]
                 strategies[strategy] = strategies.get(strategy, 0) + 1
                 created = new_children(nodes, frontier, paths, groups, "target", "corrected")
@@ -46,7 +63,10 @@ def make_correct(ctx: SearchContext) -> Callable[[SpecSearchState, RunnableConfi
                     for thought in group:
                         count_tokens(stats, "target", thought)
         with timed(stats, "evaluate"):
-            scores, invalid = ctx.score(state["question"], ChainMap(created, nodes), list(created))
+            view = ChainMap(created, nodes)
+            scores, invalid = call_with_retry(
+                lambda: ctx.score(state["question"], view, list(created)), ctx.retry_policy
+            )
         for node_id, score in scores.items():
             created[node_id]["score"] = score
         stats["invalid_scores"] += invalid

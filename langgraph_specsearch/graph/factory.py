@@ -44,9 +44,10 @@ def create_specsearch_graph(
 
     ``drafter`` and ``target`` are LangChain language models or :class:`ThoughtGenerator` objects;
     ``scorer`` is a callable ``(question, steps) -> float`` or a search-and-learn style PRM.
-    ``retry_policy`` applies to the ``evaluate`` and ``correct`` stages (LangGraph retries the
-    node); the drafter is retried inside ``draft`` under ``drafter_retry`` and, if it still fails,
-    the target writes that step (``config.drafter_fallback``).
+    ``retry_policy`` applies to the ``evaluate`` stage (LangGraph retries the node) and, inside
+    ``correct``, to the target's writing and to the scoring apart; the drafter is retried inside
+    ``draft`` under ``drafter_retry`` and, if it still fails, the target writes that step
+    (``config.drafter_fallback``).
     """
     config = config or SpecSearchConfig()
     check_scorer(scorer)
@@ -56,13 +57,14 @@ def create_specsearch_graph(
         scorer=scorer,
         config=config,
         drafter_retry=drafter_retry,
+        retry_policy=retry_policy,
     )
     builder = StateGraph(SpecSearchState, input_schema=InputState, output_schema=OutputState)
     builder.add_node("prepare", make_prepare(ctx))
     builder.add_node("draft", make_draft(ctx))
     builder.add_node("evaluate", make_evaluate(ctx), retry_policy=retry_policy)
     builder.add_node("reject", make_reject(ctx))
-    builder.add_node("correct", make_correct(ctx), retry_policy=retry_policy)
+    builder.add_node("correct", make_correct(ctx))  # retries its writing and scoring apart
     builder.add_node("select", make_select(ctx))
     builder.add_node("finalize", finalize)
     builder.add_edge(START, "prepare")
