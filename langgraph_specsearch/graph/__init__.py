@@ -4,7 +4,7 @@ May import ``search``, ``generators``, ``scorers`` and ``config``; nothing in th
 ``runnable``, ``cli`` and ``studio`` imports it.
 """
 
-from langgraph_specsearch.graph.context import DEFAULT_DRAFTER_RETRY, SearchContext
+from langgraph_specsearch.graph.deps import DEFAULT_DRAFTER_RETRY, SearchDeps
 from langgraph_specsearch.graph.factory import create_specsearch_graph
 from langgraph_specsearch.graph.prepare import validate_question
 from langgraph_specsearch.graph.state import InputState, OutputState, SpecSearchState
@@ -15,7 +15,7 @@ __all__ = [
     "InputState",
     "OutputState",
     "RunStats",
-    "SearchContext",
+    "SearchDeps",
     "SpecSearchState",
     "create_specsearch_graph",
     "validate_question",

@@ -19,7 +19,7 @@ from langgraph.config import get_config
 from langgraph.func import task
 
 from langgraph_specsearch.generators.base import GenerationSettings, Thought
-from langgraph_specsearch.graph.context import SearchContext, checked, step_candidates
+from langgraph_specsearch.graph.deps import SearchDeps, checked, step_candidates
 from langgraph_specsearch.graph.events import brief, emit
 from langgraph_specsearch.graph.retry import call_with_retry
 from langgraph_specsearch.graph.state import SpecSearchState
@@ -29,16 +29,16 @@ from langgraph_specsearch.search.threshold import update_threshold
 from langgraph_specsearch.search.tree import path_steps
 
 
-def make_correct(ctx: SearchContext) -> Callable[[SpecSearchState, RunnableConfig], dict[str, Any]]:
+def make_correct(deps: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig], dict[str, Any]]:
     """A node that writes the target's thoughts, scores them and records the threshold."""
 
-    @task(name="write_corrections", retry_policy=ctx.retry_policy)
+    @task(name="write_corrections", retry_policy=deps.retry_policy)
     def write_corrections(
         question: str, paths: list[list[str]], counts: list[int], step: int
     ) -> dict[str, Any]:
         """The target's thoughts as plain data, so the checkpointer can save them."""
-        settings = ctx.settings(step, "correct")
-        groups, strategy = _write(ctx, question, paths, counts, settings, get_config())
+        settings = deps.settings(step, "correct")
+        groups, strategy = _write(deps, question, paths, counts, settings, get_config())
         return {"strategy": strategy, "groups": [[asdict(t) for t in g] for g in groups]}
 
     def correct(state: SpecSearchState, config: RunnableConfig) -> dict[str, Any]:
@@ -47,8 +47,8 @@ def make_correct(ctx: SearchContext) -> Callable[[SpecSearchState, RunnableConfi
         frontier, candidates = state["frontier"], step_candidates(state)
         accepted = [nodes[i] for i in candidates if nodes[i]["status"] == "accepted"]
         taken = Counter(node["parent"] for node in accepted)
-        drafter_only = ctx.config.mode == "drafter_only"
-        counts = [0 if drafter_only else ctx.config.width - taken[p] for p in frontier]
+        drafter_only = deps.config.mode == "drafter_only"
+        counts = [0 if drafter_only else deps.config.width - taken[p] for p in frontier]
         created: dict[str, ThoughtNode] = {}
         with timed(stats, "correct"):
             if sum(counts):
@@ -65,7 +65,7 @@ def make_correct(ctx: SearchContext) -> Callable[[SpecSearchState, RunnableConfi
         with timed(stats, "evaluate"):
             view = ChainMap(created, nodes)
             scores, invalid = call_with_retry(
-                lambda: ctx.score(state["question"], view, list(created)), ctx.retry_policy
+                lambda: deps.score(state["question"], view, list(created)), deps.retry_policy
             )
         for node_id, score in scores.items():
             created[node_id]["score"] = score
@@ -76,7 +76,7 @@ def make_correct(ctx: SearchContext) -> Callable[[SpecSearchState, RunnableConfi
             step,
             target_scores=list(scores.values()),
             accepted_scores=[n["score"] for n in accepted if n["score"] is not None],
-            config=ctx.config,
+            config=deps.config,
         )
         emit("correct", step, [brief(n) for n in created.values()], config)
         return {
@@ -91,7 +91,7 @@ def make_correct(ctx: SearchContext) -> Callable[[SpecSearchState, RunnableConfi
 
 
 def _write(
-    ctx: SearchContext,
+    deps: SearchDeps,
     question: str,
     paths: list[list[str]],
     counts: list[int],
@@ -99,13 +99,15 @@ def _write(
     config: RunnableConfig,
 ) -> tuple[list[list[Thought]], str]:
     """The target's thoughts and how they were written ("speculative" or "batched")."""
-    mode, choice = ctx.config.mode, ctx.config.correction
+    mode, choice = deps.config.mode, deps.config.correction
     wants_speculative = mode == "target_speculative" or (
         mode == "specsearch" and choice != "batched"
     )
-    if wants_speculative and ctx.speculative:
-        groups, strategy = ctx.target.generate_speculative(  # type: ignore[attr-defined]
-            question, paths, counts, settings, assistant=ctx.drafter, strategy=choice
+    if wants_speculative and deps.speculative:
+        groups, strategy = deps.target.generate_speculative(  # type: ignore[attr-defined]
+            question, paths, counts, settings, assistant=deps.drafter, strategy=choice
         )
         return checked(groups, counts, "target"), strategy
-    return ctx.generate(ctx.target, "target", question, paths, counts, settings, config), "batched"
+    return deps.generate(
+        deps.target, "target", question, paths, counts, settings, config
+    ), "batched"

@@ -13,7 +13,7 @@ from langchain_core.runnables import RunnableConfig
 
 from langgraph_specsearch.config import SpecSearchConfig
 from langgraph_specsearch.generators.base import Thought
-from langgraph_specsearch.graph.context import SearchContext
+from langgraph_specsearch.graph.deps import SearchDeps
 from langgraph_specsearch.graph.events import brief, emit
 from langgraph_specsearch.graph.retry import call_with_retry
 from langgraph_specsearch.graph.state import SpecSearchState
@@ -32,20 +32,20 @@ def drafts_per_node(config: SpecSearchConfig, threshold: float | None) -> int:
     return config.drafts_per_node
 
 
-def make_draft(ctx: SearchContext) -> Callable[[SpecSearchState, RunnableConfig], dict[str, Any]]:
+def make_draft(deps: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig], dict[str, Any]]:
     """A node that drafts this step's thoughts; they become the step's candidates."""
 
     def draft(state: SpecSearchState, config: RunnableConfig) -> dict[str, Any]:
         stats, nodes = copy_stats(state["stats"]), state["nodes"]
         step = state["depth"] + 1
-        count = drafts_per_node(ctx.config, state["threshold"])
+        count = drafts_per_node(deps.config, state["threshold"])
         frontier = state["frontier"]
         created: dict[str, ThoughtNode] = {}
         with timed(stats, "draft"):
             if count and frontier:
                 paths = [path_steps(nodes, f) for f in frontier]
                 groups = _draft_or_fall_back(
-                    ctx, state["question"], paths, count, step, config, stats
+                    deps, state["question"], paths, count, step, config, stats
                 )
                 created = new_children(nodes, frontier, paths, groups, "drafter", "drafted")
                 for group in groups:
@@ -59,7 +59,7 @@ def make_draft(ctx: SearchContext) -> Callable[[SpecSearchState, RunnableConfig]
 
 
 def _draft_or_fall_back(
-    ctx: SearchContext,
+    deps: SearchDeps,
     question: str,
     paths: list[list[str]],
     count: int,
@@ -69,15 +69,15 @@ def _draft_or_fall_back(
 ) -> list[list[Thought]]:
     """The drafter's thoughts under its retry policy; none if it still fails and may fall back."""
     counts = [count] * len(paths)
-    settings = ctx.settings(step, "draft")
+    settings = deps.settings(step, "draft")
 
     def attempt() -> list[list[Thought]]:
-        return ctx.generate(ctx.drafter, "drafter", question, paths, counts, settings, config)
+        return deps.generate(deps.drafter, "drafter", question, paths, counts, settings, config)
 
     try:
-        return call_with_retry(attempt, ctx.drafter_retry, ctx.config.draft_timeout_s)
+        return call_with_retry(attempt, deps.drafter_retry, deps.config.draft_timeout_s)
     except Exception as error:
-        if not ctx.config.drafter_fallback or ctx.config.mode == "drafter_only":
+        if not deps.config.drafter_fallback or deps.config.mode == "drafter_only":
             raise
         failure = {"stage": "draft", "step": step, "error": f"{type(error).__name__}: {error}"}
         stats["failures"].append({**failure, "fallback": "target"})

@@ -7,14 +7,14 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from langgraph_specsearch.graph.context import SearchContext, step_candidates
+from langgraph_specsearch.graph.deps import SearchDeps, step_candidates
 from langgraph_specsearch.graph.events import emit
 from langgraph_specsearch.graph.state import SpecSearchState
 from langgraph_specsearch.graph.stats import copy_stats, timed
 
 
 def make_evaluate(
-    ctx: SearchContext,
+    deps: SearchDeps,
 ) -> Callable[[SpecSearchState, RunnableConfig], dict[str, Any]]:
     """A node that scores this step's drafts; the tree gets one score per draft."""
 
@@ -23,7 +23,7 @@ def make_evaluate(
         step = state["depth"] + 1
         drafts = [i for i in step_candidates(state) if nodes[i]["model"] == "drafter"]
         with timed(stats, "evaluate"):
-            scores, invalid = ctx.score(state["question"], nodes, drafts)
+            scores, invalid = deps.score(state["question"], nodes, drafts)
         stats["invalid_scores"] += invalid
         emit("evaluate", step, [{"id": i, "score": scores.get(i)} for i in drafts], config)
         return {"nodes": {i: {"score": score} for i, score in scores.items()}, "stats": stats}

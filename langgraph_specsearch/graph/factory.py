@@ -17,8 +17,8 @@ from langgraph.types import Checkpointer, RetryPolicy
 
 from langgraph_specsearch.config import SpecSearchConfig
 from langgraph_specsearch.generators.langchain import as_thought_generator
-from langgraph_specsearch.graph.context import DEFAULT_DRAFTER_RETRY, SearchContext
 from langgraph_specsearch.graph.correct import make_correct
+from langgraph_specsearch.graph.deps import DEFAULT_DRAFTER_RETRY, SearchDeps
 from langgraph_specsearch.graph.draft import make_draft
 from langgraph_specsearch.graph.evaluate import make_evaluate
 from langgraph_specsearch.graph.prepare import make_prepare
@@ -51,7 +51,7 @@ def create_specsearch_graph(
     """
     config = config or SpecSearchConfig()
     check_scorer(scorer)
-    ctx = SearchContext(
+    deps = SearchDeps(
         drafter=as_thought_generator(drafter, "drafter"),
         target=as_thought_generator(target, "target"),
         scorer=scorer,
@@ -60,12 +60,12 @@ def create_specsearch_graph(
         retry_policy=retry_policy,
     )
     builder = StateGraph(SpecSearchState, input_schema=InputState, output_schema=OutputState)
-    builder.add_node("prepare", make_prepare(ctx))
-    builder.add_node("draft", make_draft(ctx))
-    builder.add_node("evaluate", make_evaluate(ctx), retry_policy=retry_policy)
-    builder.add_node("reject", make_reject(ctx))
-    builder.add_node("correct", make_correct(ctx))  # retries its writing and scoring apart
-    builder.add_node("select", make_select(ctx))
+    builder.add_node("prepare", make_prepare(deps))
+    builder.add_node("draft", make_draft(deps))
+    builder.add_node("evaluate", make_evaluate(deps), retry_policy=retry_policy)
+    builder.add_node("reject", make_reject(deps))
+    builder.add_node("correct", make_correct(deps))  # retries its writing and scoring apart
+    builder.add_node("select", make_select(deps))
     builder.add_node("finalize", finalize)
     builder.add_edge(START, "prepare")
     builder.add_edge("prepare", "draft")

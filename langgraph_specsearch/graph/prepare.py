@@ -7,7 +7,7 @@ from typing import Any
 
 from langgraph.types import Overwrite
 
-from langgraph_specsearch.graph.context import SearchContext
+from langgraph_specsearch.graph.deps import SearchDeps
 from langgraph_specsearch.graph.state import InputState, initial_state
 
 _FRESH = ("nodes", "threshold_history", "completed")  # keys with reducers, replaced whole
@@ -22,12 +22,12 @@ def validate_question(question: object) -> str:
     return question
 
 
-def make_prepare(ctx: SearchContext) -> Callable[[InputState], dict[str, Any]]:
+def make_prepare(deps: SearchDeps) -> Callable[[InputState], dict[str, Any]]:
     """A node that validates the question and resets the state (a thread may be reused)."""
 
     def prepare(state: InputState) -> dict[str, Any]:
         question = validate_question(state.get("question"))
-        for generator in (ctx.drafter, ctx.target):
+        for generator in (deps.drafter, deps.target):
             check = getattr(generator, "check_question", None)
             if check is not None:
                 check(question)  # e.g. longer than the model's context: a clear ValueError

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
-from langgraph_specsearch.graph.context import SearchContext, step_candidates
+from langgraph_specsearch.graph.deps import SearchDeps, step_candidates
 from langgraph_specsearch.graph.events import emit
 from langgraph_specsearch.graph.state import SpecSearchState
 from langgraph_specsearch.graph.stats import copy_stats, refresh_rates, timed
@@ -22,7 +22,7 @@ from langgraph_specsearch.search.tree import path_steps
 SelectNode = Callable[[SpecSearchState, RunnableConfig], Command[Literal["draft", "finalize"]]]
 
 
-def make_select(ctx: SearchContext) -> SelectNode:
+def make_select(deps: SearchDeps) -> SelectNode:
     """A node that keeps the best B children; finished beams leave the frontier."""
 
     def select(
@@ -32,7 +32,7 @@ def make_select(ctx: SearchContext) -> SelectNode:
         step = state["depth"] + 1
         with timed(stats, "select"):
             chosen = select_beams(
-                nodes, step_candidates(state), ctx.config.beam_width, ctx.config.filter_duplicates
+                nodes, step_candidates(state), deps.config.beam_width, deps.config.filter_duplicates
             )
             finished = [n["id"] for n in chosen if n["terminal"]]
             frontier = [n["id"] for n in chosen if not n["terminal"]]
@@ -42,7 +42,7 @@ def make_select(ctx: SearchContext) -> SelectNode:
         emit("select", step, items, config)
         tokens = sum(stats["tokens"].values())
         completed = [*state["completed"], *finished]
-        reason = stop_reason(frontier, completed, step, tokens, stats["total_seconds"], ctx.config)
+        reason = stop_reason(frontier, completed, step, tokens, stats["total_seconds"], deps.config)
         update = {
             "nodes": {n["id"]: {"selected": True} for n in chosen},
             "stats": stats,

@@ -1,6 +1,6 @@
 """What every node needs besides the state: the models, the scorer and the configuration.
 
-The nodes are closures over one :class:`SearchContext`; models never enter the graph's state.
+The nodes are closures over one :class:`SearchDeps`; models never enter the graph's state.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ DEFAULT_DRAFTER_RETRY = RetryPolicy(max_attempts=2, initial_interval=0.2, retry_
 
 
 @dataclass
-class SearchContext:
+class SearchDeps:
     """The models, the scorer and the settings one compiled graph runs with."""
 
     drafter: ThoughtGenerator
