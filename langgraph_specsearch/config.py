@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 Mode = Literal["specsearch", "target_only", "target_speculative", "drafter_only"]
 ThresholdPolicy = Literal["ema", "fixed", "random", "none"]
@@ -74,6 +75,12 @@ class SpecSearchConfig(BaseModel):
     draft_timeout_s: float | None = Field(
         None, gt=0, description="Give up on a drafter call after this many seconds (then retry)."
     )
+    max_question_chars: int | None = Field(
+        20_000,
+        ge=1,
+        description="Refuse longer questions before any model call (every call sends the whole "
+        "question); None for no limit.",
+    )
 
     @model_validator(mode="after")
     def _check_relations(self) -> SpecSearchConfig:
@@ -92,3 +99,45 @@ class SpecSearchConfig(BaseModel):
     def recursion_limit(self) -> int:
         """Supersteps a full run can take: five stages per step plus start and finish."""
         return 6 * self.max_depth + 10
+
+    def with_overrides(self, overrides: Mapping[str, Any] | BaseModel | None) -> SpecSearchConfig:
+        """This config with some fields replaced, validated whole (a bad value names its field).
+
+        ``None`` values mean "keep"; unknown names are refused.
+        """
+        if isinstance(overrides, BaseModel):
+            overrides = overrides.model_dump(exclude_none=True)
+        values = {k: v for k, v in (overrides or {}).items() if v is not None}
+        if not values:
+            return self
+        return SpecSearchConfig.model_validate({**self.model_dump(), **values})
+
+
+SpecSearchOverrides = create_model(
+    "SpecSearchOverrides",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="Per-run settings: any SpecSearchConfig field, None to keep the graph's value.\n\n"
+    "The graph's context schema: ``graph.invoke(input, context={\"width\": 2})``, Studio's "
+    "run settings, or ``{\"configurable\": {\"width\": 2}}``. Values are validated as "
+    "SpecSearchConfig before any model is called.",
+    **{
+        name: (field.annotation | None, Field(None, description=field.description))
+        for name, field in SpecSearchConfig.model_fields.items()
+    },
+)
+
+
+def run_config(
+    base: SpecSearchConfig,
+    context: Mapping[str, Any] | BaseModel | None,
+    configurable: Mapping[str, Any] | None,
+) -> SpecSearchConfig:
+    """The settings of one run: ``base`` with the run's context and ``configurable`` overrides.
+
+    ``configurable`` also carries LangGraph's own keys (``thread_id``...): only config fields are
+    taken from it. The context wins where both set a field.
+    """
+    picked = {k: v for k, v in (configurable or {}).items() if k in SpecSearchConfig.model_fields}
+    if isinstance(context, BaseModel):
+        context = context.model_dump(exclude_none=True)
+    return base.with_overrides({**picked, **(context or {})})

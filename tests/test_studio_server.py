@@ -121,3 +121,26 @@ def test_studio_sees_typed_input_and_output(server: str) -> None:
     schemas = client.assistants.get_schemas(assistant["assistant_id"])
     assert set(schemas["input_schema"]["properties"]) == {"question"}
     assert {"answer", "steps", "stats", "nodes"} <= set(schemas["output_schema"]["properties"])
+
+
+def test_a_server_run_tunes_its_settings_and_bad_ones_are_refused(server: str) -> None:
+    """Studio and SDK users set any SpecSearchConfig field per run (context or configurable)."""
+    client = langgraph_sdk.get_sync_client(url=server)
+    assistant = client.assistants.search(graph_id="specsearch")[0]
+    schemas = client.assistants.get_schemas(assistant["assistant_id"])
+    assert {"width", "theta", "mode"} <= set(schemas["context_schema"]["properties"])
+    for run in ({"context": {"width": 2}}, {"config": {"configurable": {"width": 2}}}):
+        thread = client.threads.create()
+        client.runs.wait(thread["thread_id"], "specsearch", input={"question": QUESTION}, **run)
+        nodes = client.threads.get_state(thread["thread_id"])["values"]["nodes"].values()
+        kept = [n["parent"] for n in nodes if n["status"] in ("accepted", "corrected")]
+        assert {kept.count(parent) for parent in kept} == {2}, run
+    thread = client.threads.create()
+    with pytest.raises(Exception, match="beam_width"):
+        client.runs.wait(
+            thread["thread_id"],
+            "specsearch",
+            input={"question": QUESTION},
+            context={"beam_width": 9},
+            raise_error=True,
+        )

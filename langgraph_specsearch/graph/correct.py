@@ -29,12 +29,12 @@ from langgraph_specsearch.search.threshold import update_threshold
 from langgraph_specsearch.search.tree import path_steps
 
 
-def make_correct(deps: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig], dict[str, Any]]:
+def make_correct(outer: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig], dict[str, Any]]:
     """A node that writes the target's thoughts, scores them and records the threshold."""
 
-    @task(name="write_corrections", retry_policy=deps.retry_policy)
+    @task(name="write_corrections", retry_policy=outer.retry_policy)
     def write_corrections(
-        question: str, paths: list[list[str]], counts: list[int], step: int
+        deps: SearchDeps, question: str, paths: list[list[str]], counts: list[int], step: int
     ) -> dict[str, Any]:
         """The target's thoughts as plain data, so the checkpointer can save them."""
         settings = deps.settings(step, "correct")
@@ -42,6 +42,7 @@ def make_correct(deps: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig]
         return {"strategy": strategy, "groups": [[asdict(t) for t in g] for g in groups]}
 
     def correct(state: SpecSearchState, config: RunnableConfig) -> dict[str, Any]:
+        deps = outer.for_state(state)
         stats, nodes = copy_stats(state["stats"]), state["nodes"]
         step = state["depth"] + 1
         frontier, candidates = state["frontier"], step_candidates(state)
@@ -53,7 +54,7 @@ def make_correct(deps: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig]
         with timed(stats, "correct"):
             if sum(counts):
                 paths = [path_steps(nodes, f) for f in frontier]
-                written = write_corrections(state["question"], paths, counts, step).result()
+                written = write_corrections(deps, state["question"], paths, counts, step).result()
                 strategy = written["strategy"]
                 groups = [[Thought(**t) for t in group] for group in written["groups"]]
                 strategies = stats["correction_strategies"]

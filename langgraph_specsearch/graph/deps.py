@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -40,6 +40,7 @@ class SearchDeps:
     drafter_retry: RetryPolicy = DEFAULT_DRAFTER_RETRY
     retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None
     speculative: bool = field(init=False)
+    _runs: dict[SpecSearchConfig, SearchDeps] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.speculative = can_speculate(self.target, self.drafter)
@@ -55,6 +56,20 @@ class SearchDeps:
                 "correction='speculative' needs a target that supports speculative decoding "
                 f"with this drafter; {name} does not"
             )
+
+    def for_run(self, config: SpecSearchConfig) -> SearchDeps:
+        """The same models and scorer under one run's settings (checked like the graph's)."""
+        if config == self.config:
+            return self
+        run = self._runs.get(config)
+        if run is None:
+            run = self._runs[config] = replace(self, config=config)
+        return run
+
+    def for_state(self, state: Mapping[str, Any]) -> SearchDeps:
+        """The deps under the settings ``prepare`` stored for this run (none in 0.1.0 states)."""
+        settings = state.get("settings")
+        return self.for_run(SpecSearchConfig.model_validate(settings)) if settings else self
 
     def settings(self, step: int, role: Role) -> GenerationSettings:
         """Sampling settings with a seed fixed by (run seed, step, role): runs are repeatable."""

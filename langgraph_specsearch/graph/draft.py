@@ -32,10 +32,11 @@ def drafts_per_node(config: SpecSearchConfig, threshold: float | None) -> int:
     return config.drafts_per_node
 
 
-def make_draft(deps: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig], dict[str, Any]]:
+def make_draft(outer: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig], dict[str, Any]]:
     """A node that drafts this step's thoughts; they become the step's candidates."""
 
     def draft(state: SpecSearchState, config: RunnableConfig) -> dict[str, Any]:
+        deps = outer.for_state(state)
         stats, nodes = copy_stats(state["stats"]), state["nodes"]
         step = state["depth"] + 1
         count = drafts_per_node(deps.config, state["threshold"])

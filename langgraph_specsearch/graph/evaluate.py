@@ -14,11 +14,12 @@ from langgraph_specsearch.graph.stats import copy_stats, timed
 
 
 def make_evaluate(
-    deps: SearchDeps,
+    outer: SearchDeps,
 ) -> Callable[[SpecSearchState, RunnableConfig], dict[str, Any]]:
     """A node that scores this step's drafts; the tree gets one score per draft."""
 
     def evaluate(state: SpecSearchState, config: RunnableConfig) -> dict[str, Any]:
+        deps = outer.for_state(state)
         stats, nodes = copy_stats(state["stats"]), state["nodes"]
         step = state["depth"] + 1
         drafts = [i for i in step_candidates(state) if nodes[i]["model"] == "drafter"]

@@ -15,7 +15,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer, RetryPolicy
 
-from langgraph_specsearch.config import SpecSearchConfig
+from langgraph_specsearch.config import SpecSearchConfig, SpecSearchOverrides
 from langgraph_specsearch.generators.langchain import as_thought_generator
 from langgraph_specsearch.graph.correct import make_correct
 from langgraph_specsearch.graph.deps import DEFAULT_DRAFTER_RETRY, SearchDeps
@@ -59,7 +59,12 @@ def create_specsearch_graph(
         drafter_retry=drafter_retry,
         retry_policy=retry_policy,
     )
-    builder = StateGraph(SpecSearchState, input_schema=InputState, output_schema=OutputState)
+    builder = StateGraph(
+        SpecSearchState,
+        context_schema=SpecSearchOverrides,
+        input_schema=InputState,
+        output_schema=OutputState,
+    )
     builder.add_node("prepare", make_prepare(deps))
     builder.add_node("draft", make_draft(deps))
     builder.add_node("evaluate", make_evaluate(deps), retry_policy=retry_policy)

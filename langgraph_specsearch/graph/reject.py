@@ -17,10 +17,11 @@ from langgraph_specsearch.search.seeding import step_seed
 from langgraph_specsearch.search.threshold import accept_drafts, threshold_in_force
 
 
-def make_reject(deps: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig], dict[str, Any]]:
+def make_reject(outer: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig], dict[str, Any]]:
     """A node that marks each draft of this step accepted or rejected."""
 
     def reject(state: SpecSearchState, config: RunnableConfig) -> dict[str, Any]:
+        deps = outer.for_state(state)
         stats, nodes = copy_stats(state["stats"]), state["nodes"]
         step = state["depth"] + 1
         beta = threshold_in_force(state["threshold"], deps.config)

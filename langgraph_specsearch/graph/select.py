@@ -22,12 +22,13 @@ from langgraph_specsearch.search.tree import path_steps
 SelectNode = Callable[[SpecSearchState, RunnableConfig], Command[Literal["draft", "finalize"]]]
 
 
-def make_select(deps: SearchDeps) -> SelectNode:
+def make_select(outer: SearchDeps) -> SelectNode:
     """A node that keeps the best B children; finished beams leave the frontier."""
 
     def select(
         state: SpecSearchState, config: RunnableConfig
     ) -> Command[Literal["draft", "finalize"]]:
+        deps = outer.for_state(state)
         stats, nodes = copy_stats(state["stats"]), state["nodes"]
         step = state["depth"] + 1
         with timed(stats, "select"):

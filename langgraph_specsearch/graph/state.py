@@ -60,13 +60,18 @@ class OutputState(TypedDict):
 
 
 class SpecSearchState(InputState, OutputState):
-    """The full state: the tree, this step's candidates, the frontier, the threshold, the stats."""
+    """The full state: the tree, this step's candidates, the frontier, the threshold, the stats.
+
+    ``settings`` is the run's SpecSearchConfig (the graph's, with the run's overrides), fixed by
+    ``prepare`` so a resumed run keeps the settings it started with.
+    """
 
     frontier: list[str]
     candidates: list[str]
     completed: Annotated[list[str], operator.add]
     depth: int
     threshold: float | None
+    settings: dict[str, Any] | None
 
 
 def initial_state(question: str) -> dict[str, object]:
@@ -86,4 +91,5 @@ def initial_state(question: str) -> dict[str, object]:
         "finished": False,
         "stop_reason": "",
         "best": None,
+        "settings": None,
     }
