@@ -56,6 +56,8 @@ def build_summary(
     where both ran without error; ``speedup_vs_best_baseline`` uses min(AR, SpS) per problem.
     Their IQR and bootstrap CI are under ``spread``. ``ideal_speedup`` is AR / drafter_only and
     ``ideal_fraction`` how much of it SpecSearch reaches. A retried pair counts once (its last).
+    ``speedup_vs_best_baseline_by_mode`` gives every mode's median ratio against that baseline,
+    and ``correction_strategies`` how each mode's corrections were written.
     """
     records = latest_records(records)
     present = {str(r["mode"]) for r in records}
@@ -86,6 +88,9 @@ def build_summary(
         }
         for mode in modes
         if mode.startswith(VARIANT_PREFIX)
+    }
+    by_mode_speedup = {
+        mode: _median_ratio(paired_ratios(best, times[mode])) for mode in modes
     }
     medians = {name: (s["median"] if s else None) for name, s in spread.items()}
     vs_ar, ideal = medians["speedup_vs_ar"], medians["ideal_speedup"]
@@ -118,6 +123,8 @@ def build_summary(
         "ideal_fraction": vs_ar / ideal if vs_ar is not None and ideal else None,
         "spread": spread,
         "variants": variants,
+        "speedup_vs_best_baseline_by_mode": by_mode_speedup,
+        "correction_strategies": {m: strategy_mix(by_mode[m]) for m in modes},
         "acceptance_rate": acceptance.get(SPEC),
         "acceptance_rate_by_mode": acceptance,
         "thoughts": thoughts,
@@ -142,6 +149,35 @@ def build_summary(
     }
 
 
+def strategy_mix(records: Iterable[Record]) -> dict[str, Any]:
+    """How a mode's corrections were written: calls per strategy and the speculative share.
+
+    A row called SpS measures speculative decoding only when its share is 1: with
+    ``correction="auto"`` the backend may pick plain batched generation for every call.
+    """
+    calls: dict[str, int] = {}
+    for record in records:
+        for strategy, count in (record.get("correction_strategies") or {}).items():
+            calls[strategy] = calls.get(strategy, 0) + int(count)
+    total = sum(calls.values())
+    share = calls.get("speculative", 0) / total if total else None
+    return {"calls": calls, "speculative_share": share}
+
+
+def _median_ratio(ratios: list[float]) -> float | None:
+    return median(ratios) if ratios else None
+
+
+def mode_label(mode: str, summary: Mapping[str, Any] | None = None) -> str:
+    """The table name of a mode; SpS carries the share of its corrections written speculatively."""
+    label = MODE_LABELS.get(mode, mode)
+    if mode == SPS and summary is not None:
+        share = summary.get("correction_strategies", {}).get(mode, {}).get("speculative_share")
+        if share is not None:
+            label += f" ({100 * share:.0f}% speculative)"
+    return label
+
+
 def _median_or_none(values: list[float]) -> float | None:
     return median(values) if values else None
 
@@ -158,7 +194,7 @@ def _mode_rows(summary: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
         tokens = summary["tokens"][mode]
         rows.append(
             [
-                MODE_LABELS.get(mode, mode),
+                mode_label(mode, summary),
                 _fmt(100 * summary["accuracy"][mode], ".1f", "%"),
                 f"{100 * low:.1f}-{100 * high:.1f}%",
                 str(summary["n_runs"][mode]),

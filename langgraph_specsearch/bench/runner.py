@@ -138,9 +138,10 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--sps-strategy",
-        default="auto",
+        default="speculative",
         choices=["auto", "speculative", "batched"],
-        help="how target_speculative writes thoughts [auto: the faster]",
+        help="how target_speculative writes thoughts [speculative: the SpS row measures "
+        "token-level speculation; auto lets the backend pick plain batching, which makes it AR]",
     )
     parser.add_argument(
         "--num-assistant-tokens",

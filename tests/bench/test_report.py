@@ -207,3 +207,32 @@ def test_write_report(tmp_path: Path) -> None:
     assert (out / "time_vs_accuracy.png").exists() and (out / "stage_time.png").exists()
     write_report(RECORDS, tmp_path / "noplots", plots=False)
     assert not (tmp_path / "noplots" / "stage_time.png").exists()
+
+
+def test_sps_reports_how_its_corrections_were_written() -> None:
+    """A row called SpS says how much of it was speculative decoding (AR in disguise at 0%)."""
+    records = [
+        _rec("p1", AR, 10.0, True, correction_strategies={"batched": 4}),
+        _rec("p1", SPS, 12.0, True, correction_strategies={"speculative": 3, "batched": 1}),
+        _rec("p2", SPS, 12.0, True, correction_strategies={"speculative": 4}),
+    ]
+    summary = build_summary(records)
+    assert summary["correction_strategies"][SPS] == {
+        "calls": {"speculative": 7, "batched": 1},
+        "speculative_share": 7 / 8,
+    }
+    assert summary["correction_strategies"][AR]["speculative_share"] == 0.0
+    assert "SpS (88% speculative)" in markdown_table(summary)
+    assert "SpS (88% speculative)" in terminal_table(summary)
+
+
+def test_every_mode_has_its_speedup_against_the_best_baseline() -> None:
+    """best baseline = min(AR, SpS) per problem; each mode's median ratio best / mode."""
+    records = [
+        _rec("p1", AR, 10.0, True), _rec("p1", SPS, 8.0, True), _rec("p1", SPEC, 4.0, True),
+        _rec("p2", AR, 6.0, True), _rec("p2", SPS, 12.0, True), _rec("p2", SPEC, 12.0, True),
+        _rec("p3", AR, 9.0, True), _rec("p3", SPS, 9.0, True), _rec("p3", SPEC, 3.0, True),
+    ]  # fmt: skip
+    by_mode = build_summary(records)["speedup_vs_best_baseline_by_mode"]
+    assert by_mode[SPEC] == pytest.approx(2.0)  # ratios 2.0, 0.5, 3.0
+    assert by_mode[AR] == pytest.approx(1.0)  # ratios 0.8, 1.0, 1.0
