@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from itertools import product
+from dataclasses import dataclass
+from itertools import pairwise, product
 
 Outcome = tuple[int, ...]
 """Slots left for the target on each node of a step, largest first; all zero means no call."""
@@ -97,3 +98,164 @@ def acceptance_needed(
         else:
             low = middle
     return high
+
+
+# --------------------------------------------------------------------------- any engine
+@dataclass(frozen=True)
+class CallProfile:
+    """What one model's batched ``generate`` call costs on one engine and machine.
+
+    ``seconds(rows, prompts, tokens) = fixed + prompts * prompt_seconds
+    + tokens * decode_seconds(rows)``, with the decode step's cost measured at a few batch sizes
+    and interpolated between them. Decode is bound by reading the
+    weights, so its cost grows far slower than the rows: that is what makes batching pay.
+    """
+
+    decode_seconds: Mapping[int, float]  # rows -> seconds per decode step
+    prompt_seconds: float  # reading one distinct prompt (shared by its rows)
+    fixed: float = 0.0
+
+    def decode(self, rows: int) -> float:
+        """Seconds of one decode step for ``rows`` rows: interpolated between measured sizes,
+        the smallest size's cost below them, the last segment's slope beyond them."""
+        if rows <= 0:
+            return 0.0
+        sizes = sorted(self.decode_seconds)
+        cost = self.decode_seconds
+        if rows <= sizes[0] or len(sizes) == 1:
+            return cost[sizes[0]] if rows <= sizes[0] else cost[sizes[0]] * rows / sizes[0]
+        for low, high in pairwise(sizes):
+            if rows <= high:
+                return cost[low] + (rows - low) / (high - low) * (cost[high] - cost[low])
+        low, high = sizes[-2], sizes[-1]
+        return cost[high] + (rows - high) / (high - low) * (cost[high] - cost[low])
+
+    def seconds(self, rows: int, prompts: int, tokens: float) -> float:
+        """A call writing ``tokens`` per row for ``rows`` rows over ``prompts`` distinct prompts."""
+        if rows <= 0:
+            return 0.0
+        return self.fixed + prompts * self.prompt_seconds + tokens * self.decode(rows)
+
+    def scaled(self, factor: float) -> CallProfile:
+        """This profile ``factor`` times as costly (a what-if for a cheaper or dearer model)."""
+        return CallProfile(
+            {rows: s * factor for rows, s in self.decode_seconds.items()},
+            self.prompt_seconds * factor,
+            self.fixed * factor,
+        )
+
+
+@dataclass(frozen=True)
+class PairProfile:
+    """The costs behind a search on one pair: both models' calls and the scorer's."""
+
+    drafter: CallProfile
+    target: CallProfile
+    score_fixed: float  # one scorer call
+    score_row: float  # each scored thought
+    engine: str = "unknown"
+
+    def score(self, rows: int) -> float:
+        return self.score_fixed + self.score_row * rows if rows else 0.0
+
+    def cost_ratio(self, rows: int = 6, tokens: float = 32) -> float:
+        """How many times cheaper the drafter's call is than the target's, at one step's size."""
+        return self.target.seconds(rows, 2, tokens) / self.drafter.seconds(rows, 2, tokens)
+
+
+@dataclass(frozen=True)
+class SearchShape:
+    """What a run looks like: beams, width, drafts, steps and the thoughts' length."""
+
+    beam_width: int
+    width: int
+    n_drafts: int
+    steps: float
+    tokens_per_thought: float
+
+
+def target_step_seconds(pair: PairProfile, shape: SearchShape, nodes: int) -> float:
+    """A step written by the target alone (AR): ``nodes`` x N thoughts, then scored."""
+    rows = nodes * shape.width
+    return pair.target.seconds(rows, nodes, shape.tokens_per_thought) + pair.score(rows)
+
+
+def spec_step_seconds(
+    pair: PairProfile, shape: SearchShape, acceptance: float, nodes: int
+) -> float:
+    """The expected SpecSearch step: drafts and their scores, then the expected corrections."""
+    drafts = nodes * shape.n_drafts
+    cost = pair.drafter.seconds(drafts, nodes, shape.tokens_per_thought) + pair.score(drafts)
+    per_node = rejected_slots_distribution(acceptance, shape.n_drafts, shape.width)
+    for combo in product(per_node.items(), repeat=nodes):
+        probability = math.prod(share for _, share in combo)
+        left = [slots for slots, _ in combo]
+        rows = sum(left)
+        if rows and probability:
+            call = pair.target.seconds(rows, sum(1 for s in left if s), shape.tokens_per_thought)
+            cost += probability * (call + pair.score(rows))
+    return cost
+
+
+def predict_problem_seconds(
+    pair: PairProfile, shape: SearchShape, mode: str, acceptance: float = 0.0
+) -> float:
+    """Seconds of one problem's search in ``mode`` (``target_only``, ``specsearch``,
+    ``drafter_only``). The first step expands the root alone; SpecSearch's first step is the
+    target's (the EMA warm-up)."""
+    later = max(shape.steps - 1.0, 0.0)
+    beams = shape.beam_width
+    if mode == "target_only":
+        return target_step_seconds(pair, shape, 1) + later * target_step_seconds(pair, shape, beams)
+    if mode == "specsearch":
+        first = target_step_seconds(pair, shape, 1)
+        return first + later * spec_step_seconds(pair, shape, acceptance, beams)
+    if mode == "drafter_only":
+        alone = PairProfile(pair.drafter, pair.drafter, pair.score_fixed, pair.score_row)
+        return target_step_seconds(alone, shape, 1) + later * target_step_seconds(
+            alone, shape, beams
+        )
+    raise ValueError(f"no cost model for mode {mode!r}")
+
+
+def predicted_speedup(pair: PairProfile, shape: SearchShape, acceptance: float) -> float:
+    """SpecSearch's predicted speedup over the target alone (AR) on this pair and shape."""
+    return predict_problem_seconds(pair, shape, "target_only") / predict_problem_seconds(
+        pair, shape, "specsearch", acceptance
+    )
+
+
+def cost_ratio_needed(
+    pair: PairProfile, shape: SearchShape, acceptance: float, wanted: float
+) -> float | None:
+    """The drafter/target cost ratio (target cost / drafter cost) that reaches ``wanted``.
+
+    Scales the drafter's profile down until SpecSearch is ``wanted`` times faster than AR;
+    None if even a free drafter falls short at this acceptance (the corrections alone cost too
+    much).
+    """
+    base = pair.cost_ratio(shape.beam_width * shape.n_drafts, shape.tokens_per_thought)
+
+    def speedup(scale: float) -> float:
+        cheaper = PairProfile(
+            pair.drafter.scaled(scale), pair.target, pair.score_fixed, pair.score_row
+        )
+        return predicted_speedup(cheaper, shape, acceptance)
+
+    if speedup(1e-9) < wanted:
+        return None
+    if speedup(1.0) >= wanted:
+        high = 1.0
+        while speedup(high * 2) >= wanted and high < 1e6:
+            high *= 2
+        low = high
+        high *= 2
+    else:
+        low, high = 1e-9, 1.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        if speedup(middle) >= wanted:
+            low = middle
+        else:
+            high = middle
+    return base / low

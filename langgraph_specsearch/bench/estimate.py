@@ -1,0 +1,256 @@
+"""``specsearch estimate``: will speculation pay on this pair, engine and machine?
+
+Measures what each model's batched call costs at a few batch sizes and thought lengths, and what
+the scorer costs, then runs a few problems with SpecSearch to learn the acceptance rate, the
+number of steps and the thoughts' length. The cost model (:mod:`.cost_model`) turns these into
+the predicted time of each mode, the acceptance at which SpecSearch breaks even, the drafter/target
+cost ratio a 2x speedup would need, and a recommendation. Works with any thought generator that
+honours ``max_new_tokens`` with an empty delimiter (every backend of this package does).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from langgraph_specsearch.bench.cost_model import (
+    CallProfile,
+    PairProfile,
+    SearchShape,
+    acceptance_needed,
+    cost_ratio_needed,
+    predict_problem_seconds,
+    predicted_speedup,
+)
+from langgraph_specsearch.bench.stats import median
+from langgraph_specsearch.config import SpecSearchConfig
+from langgraph_specsearch.generators.base import GenerationSettings
+from langgraph_specsearch.scorers.base import Scorer, score_last_steps
+
+Clock = Callable[[], float]
+QUESTION = (
+    "A baker makes 48 rolls in the morning and half as many in the afternoon. He sells 50 of "
+    "them. How many rolls are left?"
+)
+PATHS = (
+    ["In the morning the baker makes 48 rolls."],
+    ["The baker makes 48 rolls in the morning, and 48 / 2 = 24 in the afternoon."],
+)
+
+
+@dataclass
+class Estimate:
+    """What ``specsearch estimate`` found and predicts."""
+
+    engine: str
+    profile: dict[str, Any]
+    measured: dict[str, float]
+    predicted_seconds: dict[str, float]
+    predicted_speedup: float
+    break_even_acceptance: float | None
+    cost_ratio: float
+    cost_ratio_for_2x: float | None
+    recommended: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _timed_call(
+    generator: Any, counts: list[int], tokens: int, clock: Clock, seed: int
+) -> tuple[float, int]:
+    """Seconds of one call and the decode steps it took (its longest row)."""
+    paths = [list(path) for path, count in zip(PATHS, counts, strict=True) if count]
+    rows = [count for count in counts if count]
+    settings = GenerationSettings(delimiter="", max_new_tokens=tokens, temperature=0.7, seed=seed)
+    start = clock()
+    groups = generator.generate(QUESTION, paths, rows, settings)
+    elapsed = clock() - start
+    return elapsed, max((t.tokens for group in groups for t in group), default=tokens)
+
+
+def measure_call_profile(
+    generator: Any,
+    batch_sizes: Sequence[int] = (1, 3, 6),
+    tokens: tuple[int, int] = (8, 24),
+    rounds: int = 2,
+    clock: Clock = time.perf_counter,
+) -> CallProfile:
+    """One model's call costs: decode per step at each batch size, and reading a prompt.
+
+    Each size is timed at two thought lengths (the difference is the decode steps' cost, the
+    rest is reading the prompts); rounds alternate the order, and medians are kept.
+    """
+    decode: dict[int, float] = {}
+    intercepts: dict[int, list[float]] = {1: [], 2: []}
+    _timed_call(generator, [1, 0], 2, clock, seed=1)  # one-off costs (first call, caches)
+    for rows in batch_sizes:
+        for prompts in (1, 2) if rows > 1 else (1,):
+            counts = [rows, 0] if prompts == 1 else [rows - rows // 2, rows // 2]
+            slopes, bases = [], []
+            for round_index in range(rounds):
+                lengths = tokens if round_index % 2 == 0 else tokens[::-1]
+                (s1, n1), (s2, n2) = (
+                    _timed_call(generator, counts, t, clock, seed=100 + round_index)
+                    for t in lengths
+                )
+                if n1 == n2:
+                    raise ValueError(
+                        f"{getattr(generator, 'name', generator)} wrote {n1} tokens whatever "
+                        "max_new_tokens was: it cannot be profiled (does it honour the limit?)"
+                    )
+                slope = (s2 - s1) / (n2 - n1)
+                slopes.append(slope)
+                bases.append(s1 - slope * n1)
+            decode.setdefault(rows, median(slopes))
+            intercepts[prompts].append(median(bases))
+    one, two = median(intercepts[1]), median(intercepts[2] or intercepts[1])
+    prompt_seconds = max(two - one, 0.0) or max(one, 0.0)
+    return CallProfile(decode, prompt_seconds, max(one - prompt_seconds, 0.0))
+
+
+def measure_scorer(
+    scorer: Scorer, rows: int = 6, rounds: int = 3, clock: Clock = time.perf_counter
+) -> tuple[float, float]:
+    """``(seconds per call, seconds per scored thought)`` of the scorer on mid-solution steps."""
+    step = "So the baker has 48 + 24 = 72 rolls in all."
+    lists = [[*PATHS[i % 2], f"{step} ({i})"] for i in range(rows)]
+    one, many = [], []
+    for _ in range(rounds):
+        start = clock()
+        score_last_steps(scorer, QUESTION, lists[:1])
+        one.append(clock() - start)
+        start = clock()
+        score_last_steps(scorer, QUESTION, lists)
+        many.append(clock() - start)
+    per_row = max((median(many) - median(one)) / (rows - 1), 0.0)
+    return max(median(one) - per_row, 0.0), per_row
+
+
+def shape_from_runs(results: Sequence[Any], config: SpecSearchConfig) -> tuple[SearchShape, float]:
+    """The search's shape and the acceptance rate from real runs' ``SearchResult`` objects."""
+    drafted = sum(r.stats["drafted"] for r in results)
+    accepted = sum(r.stats["accepted"] for r in results)
+    thoughts = [n for r in results for n in r.tree.nodes.values() if n["parent"] is not None]
+    tokens = sum(n["tokens"] for n in thoughts) / len(thoughts) if thoughts else 32.0
+    steps = sum(r.stats["steps"] for r in results) / len(results) if results else 4.0
+    shape = SearchShape(config.beam_width, config.width, config.drafts_per_node, steps, tokens)
+    return shape, (accepted / drafted if drafted else 0.0)
+
+
+def build_estimate(
+    pair: PairProfile, shape: SearchShape, acceptance: float, measured: dict[str, float]
+) -> Estimate:
+    """Predictions and a recommendation from a measured pair, shape and acceptance."""
+    predicted = {
+        mode: predict_problem_seconds(pair, shape, mode, acceptance)
+        for mode in ("target_only", "specsearch", "drafter_only")
+    }
+    options = {"target_only": predicted["target_only"]}
+    for m in sorted({shape.width, 2 * shape.width}):
+        trial = SearchShape(shape.beam_width, shape.width, m, shape.steps, shape.tokens_per_thought)
+        options[f"specsearch M={m}"] = predict_problem_seconds(
+            pair, trial, "specsearch", acceptance
+        )
+    best = min(options, key=options.__getitem__)
+    notes = []
+    speedup = predicted_speedup(pair, shape, acceptance)
+    if best == "target_only":
+        notes.append(
+            "speculation does not pay here: the target alone is predicted fastest; "
+            "use mode='target_only' (or mode='auto', which drafts only when it pays)"
+        )
+    return Estimate(
+        engine=pair.engine,
+        profile={
+            "drafter": asdict(pair.drafter),
+            "target": asdict(pair.target),
+            "score_fixed": pair.score_fixed,
+            "score_row": pair.score_row,
+        },
+        measured=measured,
+        predicted_seconds={**predicted, **options},
+        predicted_speedup=speedup,
+        break_even_acceptance=acceptance_needed(lambda p: predicted_speedup(pair, shape, p), 1.0),
+        cost_ratio=pair.cost_ratio(shape.beam_width * shape.n_drafts, shape.tokens_per_thought),
+        cost_ratio_for_2x=cost_ratio_needed(pair, shape, acceptance, 2.0),
+        recommended={
+            "mode": "target_only" if best == "target_only" else "specsearch",
+            "n_drafts": None if best == "target_only" else int(best.split("=")[1]),
+            "width": shape.width,
+            "predicted_seconds": options[best],
+        },
+        notes=notes,
+    )
+
+
+def format_estimate(estimate: Estimate) -> str:
+    """The estimate as the lines ``specsearch estimate`` prints."""
+    m = estimate.measured
+    lines = [
+        f"engine: {estimate.engine}",
+        f"measured: acceptance {m['acceptance']:.2f}, {m['steps']:.1f} steps, "
+        f"{m['tokens_per_thought']:.0f} tokens per thought ({m['problems']:.0f} problems)",
+        f"drafter/target cost ratio (target cost / drafter cost, one step): "
+        f"{estimate.cost_ratio:.2f}x",
+        "predicted seconds per problem:",
+    ]
+    lines += [f"  {mode:22s} {s:7.1f} s" for mode, s in estimate.predicted_seconds.items()]
+    lines.append(f"predicted SpecSearch speedup over AR: {estimate.predicted_speedup:.2f}x")
+    even = estimate.break_even_acceptance
+    lines.append(
+        "break-even acceptance: "
+        + ("never (even every draft accepted loses)" if even is None else f"{even:.2f}")
+    )
+    need = estimate.cost_ratio_for_2x
+    lines.append(
+        "cost ratio for 2x at this acceptance: "
+        + ("unreachable (the corrections alone cost too much)" if need is None else f"{need:.1f}x")
+    )
+    r = estimate.recommended
+    lines.append(
+        f"recommended: mode={r['mode']}"
+        + (f", n_drafts={r['n_drafts']}" if r["n_drafts"] else "")
+        + f", width={r['width']}"
+    )
+    return "\n".join(lines + [f"note: {note}" for note in estimate.notes])
+
+
+def estimate(
+    drafter: Any,
+    target: Any,
+    scorer: Scorer,
+    config: SpecSearchConfig,
+    questions: Sequence[str],
+    *,
+    engine: str = "unknown",
+    rounds: int = 2,
+    clock: Clock = time.perf_counter,
+) -> Estimate:
+    """Measure the pair and a few SpecSearch runs on ``questions``; predict and recommend."""
+    from langgraph_specsearch.runnable import SpecSearch
+
+    largest = config.beam_width * max(config.drafts_per_node, config.width)
+    sizes = sorted({1, config.width, largest})
+    score_fixed, score_row = measure_scorer(scorer, clock=clock)
+    pair = PairProfile(
+        drafter=measure_call_profile(drafter, sizes, rounds=rounds, clock=clock),
+        target=measure_call_profile(target, sizes, rounds=rounds, clock=clock),
+        score_fixed=score_fixed,
+        score_row=score_row,
+        engine=engine,
+    )
+    spec = config.with_overrides({"mode": "specsearch"})
+    reasoner = SpecSearch(drafter=drafter, target=target, scorer=scorer, config=spec)
+    results = [reasoner.invoke(question) for question in questions]
+    shape, acceptance = shape_from_runs(results, spec)
+    measured = {
+        "acceptance": acceptance,
+        "steps": shape.steps,
+        "tokens_per_thought": shape.tokens_per_thought,
+        "problems": float(len(results)),
+    }
+    return build_estimate(pair, shape, acceptance, measured)

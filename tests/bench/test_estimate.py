@@ -1,0 +1,156 @@
+"""The engine-independent cost model and ``estimate``, on simulated models whose costs are known.
+
+A simulated generator advances a fake clock by exactly what its call should cost, so the
+measured profile, the predictions and the recommendation can be checked against hand-computed
+numbers (no timing on the shared machine).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from langgraph_specsearch import GenerationSettings, SpecSearchConfig, Thought
+from langgraph_specsearch.bench.cost_model import (
+    CallProfile,
+    PairProfile,
+    SearchShape,
+    cost_ratio_needed,
+    predict_problem_seconds,
+    predicted_speedup,
+    spec_step_seconds,
+    target_step_seconds,
+)
+from langgraph_specsearch.bench.estimate import (
+    build_estimate,
+    estimate,
+    format_estimate,
+    measure_call_profile,
+    measure_scorer,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Simulated:
+    """Costs ``fixed + prompts * prompt + tokens * decode[rows]`` seconds of the fake clock."""
+
+    def __init__(self, name: str, clock: Clock, profile: CallProfile, answer_at: int = 3) -> None:
+        self.name, self.clock, self.profile, self.answer_at = name, clock, profile, answer_at
+
+    def generate(
+        self,
+        question: str,
+        paths: Sequence[Sequence[str]],
+        counts: Sequence[int],
+        settings: GenerationSettings,
+    ) -> list[list[Thought]]:
+        rows = sum(counts)
+        self.clock.now += self.profile.seconds(rows, len(paths), settings.max_new_tokens)
+        groups = []
+        for path, count in zip(paths, counts, strict=True):
+            depth = len(path) + 1
+            end = ". The answer is 7" if depth >= self.answer_at else ""
+            groups.append(
+                [Thought(f"{self.name} {depth} {i} {settings.seed}{end}", settings.max_new_tokens)
+                 for i in range(count)]
+            )  # fmt: skip
+        return groups
+
+
+class SimulatedScorer:
+    def __init__(self, clock: Clock, fixed: float, row: float, scores: dict[str, float]) -> None:
+        self.clock, self.fixed, self.row, self.scores = clock, fixed, row, scores
+
+    def score_last(self, questions: list[str], step_lists: list[list[str]]) -> list[float]:
+        self.clock.now += self.fixed + self.row * len(step_lists)
+        return [self.scores.get(steps[-1].split()[0], 0.5) for steps in step_lists]
+
+
+TARGET = CallProfile({1: 0.10, 3: 0.12, 6: 0.15}, prompt_seconds=0.5, fixed=0.05)
+DRAFTER = CallProfile({1: 0.02, 3: 0.025, 6: 0.03}, prompt_seconds=0.1, fixed=0.01)
+PAIR = PairProfile(DRAFTER, TARGET, score_fixed=0.2, score_row=0.05)
+SHAPE = SearchShape(beam_width=2, width=3, n_drafts=3, steps=4, tokens_per_thought=20)
+
+
+def test_measuring_recovers_the_simulated_costs() -> None:
+    clock = Clock()
+    measured = measure_call_profile(Simulated("t", clock, TARGET), (1, 3, 6), clock=clock)
+    assert measured.decode_seconds == pytest.approx(TARGET.decode_seconds)
+    assert measured.prompt_seconds == pytest.approx(TARGET.prompt_seconds)
+    assert measured.fixed == pytest.approx(TARGET.fixed)
+    fixed, row = measure_scorer(SimulatedScorer(clock, 0.2, 0.05, {}), clock=clock)
+    assert (fixed, row) == pytest.approx((0.2, 0.05))
+
+
+def test_decode_cost_is_interpolated_between_measured_batch_sizes() -> None:
+    assert TARGET.decode(2) == pytest.approx(0.11)
+    assert TARGET.decode(6) == pytest.approx(0.15)
+    assert TARGET.decode(9) == pytest.approx(0.18)  # the last segment's slope, extended
+    assert TARGET.seconds(6, 2, 20) == pytest.approx(0.05 + 1.0 + 3.0)
+
+
+def test_steps_and_problems_by_hand() -> None:
+    ar_step = TARGET.seconds(6, 2, 20) + 0.2 + 0.05 * 6
+    assert target_step_seconds(PAIR, SHAPE, 2) == pytest.approx(ar_step)
+    # every draft accepted: only drafting and scoring
+    all_in = DRAFTER.seconds(6, 2, 20) + 0.2 + 0.05 * 6
+    assert spec_step_seconds(PAIR, SHAPE, 1.0, 2) == pytest.approx(all_in)
+    # nothing accepted: drafting plus a whole target step
+    assert spec_step_seconds(PAIR, SHAPE, 0.0, 2) == pytest.approx(all_in + ar_step)
+    first = target_step_seconds(PAIR, SHAPE, 1)
+    assert predict_problem_seconds(PAIR, SHAPE, "target_only") == pytest.approx(first + 3 * ar_step)
+    assert predict_problem_seconds(PAIR, SHAPE, "specsearch", 1.0) == pytest.approx(
+        first + 3 * all_in
+    )
+
+
+def test_speedup_grows_with_acceptance_and_loses_at_zero() -> None:
+    speedups = [predicted_speedup(PAIR, SHAPE, p) for p in (0.0, 0.5, 0.9, 1.0)]
+    assert speedups == sorted(speedups)
+    assert speedups[0] < 1.0 < speedups[-1]
+
+
+def test_cost_ratio_needed_reaches_the_wanted_speedup() -> None:
+    ratio = cost_ratio_needed(PAIR, SHAPE, 0.9, 1.7)  # 1.49x at today's ratio, 1.89x if free
+    assert ratio is not None and ratio > PAIR.cost_ratio(6, 20)
+    current = PAIR.cost_ratio(6, 20)
+    scaled = PairProfile(
+        DRAFTER.scaled(current / ratio), TARGET, PAIR.score_fixed, PAIR.score_row
+    )
+    assert predicted_speedup(scaled, SHAPE, 0.9) == pytest.approx(1.7, rel=1e-3)
+    assert cost_ratio_needed(PAIR, SHAPE, 0.9, 1.2) < PAIR.cost_ratio(6, 20)  # already there
+    # at 80% acceptance even a free drafter cannot double the speed: corrections dominate
+    assert cost_ratio_needed(PAIR, SHAPE, 0.8, 2.0) is None
+
+
+def test_an_expensive_drafter_is_advised_against() -> None:
+    dear = PairProfile(TARGET.scaled(0.9), TARGET, 0.2, 0.05)
+    measured = {"acceptance": 0.5, "steps": 4.0, "tokens_per_thought": 20.0, "problems": 2.0}
+    advice = build_estimate(dear, SHAPE, 0.5, measured)
+    assert advice.recommended["mode"] == "target_only"
+    assert advice.notes and "does not pay" in advice.notes[0]
+    cheap = build_estimate(PAIR, SHAPE, 0.95, measured)
+    assert cheap.recommended["mode"] == "specsearch"
+    assert cheap.break_even_acceptance is not None and cheap.break_even_acceptance < 0.95
+    assert "recommended: mode=specsearch" in format_estimate(cheap)
+
+
+def test_estimate_measures_runs_and_predicts() -> None:
+    clock = Clock()
+    drafter = Simulated("small", clock, DRAFTER)
+    target = Simulated("big", clock, TARGET)
+    scorer = SimulatedScorer(clock, 0.2, 0.05, {"small": 0.9, "big": 0.5})
+    config = SpecSearchConfig(beam_width=2, width=3, n_drafts=3, max_depth=4, max_step_tokens=20)
+    found = estimate(drafter, target, scorer, config, ["What is 3 + 4?"], clock=clock)
+    assert found.measured["acceptance"] == pytest.approx(1.0)  # drafts outscore the target
+    assert found.measured["tokens_per_thought"] == pytest.approx(20.0)
+    assert found.profile["target"]["decode_seconds"] == pytest.approx(TARGET.decode_seconds)
+    assert found.recommended["mode"] == "specsearch"
