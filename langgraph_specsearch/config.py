@@ -11,6 +11,11 @@ Mode = Literal["specsearch", "target_only", "target_speculative", "drafter_only"
 ThresholdPolicy = Literal["ema", "fixed", "random", "none"]
 Aggregator = Literal["mean", "max", "ucb"]
 CorrectionStrategy = Literal["auto", "speculative", "batched"]
+Search = Literal["beam", "mcts"]
+ThresholdScope = Literal["depth", "path"]
+Acceptance = Literal["threshold", "half_split", "logprob"]
+MctsStyle = Literal["moves", "paths"]
+MctsAnswer = Literal["most_visited", "max_value", "best_score"]
 
 
 class SpecSearchConfig(BaseModel):
@@ -26,6 +31,12 @@ class SpecSearchConfig(BaseModel):
         description="specsearch (the method), target_only (AR baseline), target_speculative "
         "(SpS baseline), drafter_only (small model only).",
     )
+    search: Search = Field(
+        "beam",
+        description="The tree search around the speculative generator: beam (beam search) or "
+        "mcts (PUCT Monte Carlo tree search; every expansion drafts, rejects and corrects). "
+        "Fixed when the graph is built.",
+    )
     beam_width: int = Field(2, ge=1, description="B: paths kept after each step (paper: 2).")
     width: int = Field(6, ge=1, description="N: children per expanded node (paper: 6).")
     n_drafts: int | None = Field(
@@ -39,7 +50,27 @@ class SpecSearchConfig(BaseModel):
     aggregator: Aggregator = Field("mean", description="Agg over the target's scores at a step.")
     ucb_c: float = Field(1.0, ge=0.0, description="c in mean + c * std for the ucb aggregator.")
     include_accepted_in_ema: bool = Field(
-        False, description="Variant: feed accepted drafts' scores into the EMA as well."
+        False,
+        description="Variant: aggregate over all of a step's children (accepted drafts "
+        "included), not only the target's thoughts; the authors' code does, with max.",
+    )
+    threshold_scope: ThresholdScope = Field(
+        "depth",
+        description="Whose history moves the EMA: depth (one estimate for the whole search, "
+        "moved once per step; the paper's text) or path (each node's own ancestors' steps; "
+        "the authors' code).",
+    )
+    threshold_init_scale: float = Field(
+        1.0,
+        gt=0.0,
+        description="beta_1 = scale * Agg(the first target scores); the authors' code uses 0.9.",
+    )
+    acceptance: Acceptance = Field(
+        "threshold",
+        description="How drafts are accepted: threshold (the threshold policy above), "
+        "half_split (ablation: N/2 drafts accepted with no bar, N/2 from the target) or logprob "
+        "(ablation: a draft whose target log-probability is at least the drafter's; needs "
+        "draft_likelihoods).",
     )
     fixed_threshold: float = Field(0.7, description="Threshold for threshold='fixed' (RSD: 0.7).")
     random_accept_prob: float = Field(
@@ -54,6 +85,24 @@ class SpecSearchConfig(BaseModel):
         True,
         description="Keep one beam per distinct path (text compared ignoring case and spacing); "
         "identical beams waste the search (search-and-learn's filter_duplicates).",
+    )
+    mcts_simulations: int = Field(
+        4, ge=1, description="MCTS: simulations per move (per search for mcts_style='paths')."
+    )
+    mcts_c_base: float = Field(19652.0, gt=0.0, description="MCTS PUCT c_base (OpenR's).")
+    mcts_c_init: float = Field(1.25, ge=0.0, description="MCTS PUCT c_init (OpenR's).")
+    mcts_style: MctsStyle = Field(
+        "moves",
+        description="MCTS: moves (each simulation expands one leaf; after the simulations the "
+        "search commits to one child of the move's root, until a committed thought finishes) or "
+        "paths (the authors' OpenR vanila_mcts: each simulation expands every node it meets "
+        "down to a finished thought; no moves).",
+    )
+    mcts_answer: MctsAnswer = Field(
+        "most_visited",
+        description="MCTS: the rule for moves and the answer: most_visited (robust child), "
+        "max_value (highest backed-up value) or best_score (moves by visits; the answer is the "
+        "best-scored finished thought any simulation reached).",
     )
     max_depth: int = Field(12, ge=1, description="Most steps per solution (paper: 50).")
     max_total_tokens: int | None = Field(
@@ -97,8 +146,17 @@ class SpecSearchConfig(BaseModel):
 
     @property
     def recursion_limit(self) -> int:
-        """Supersteps a full run can take: five stages per step plus start and finish."""
-        return 6 * self.max_depth + 10
+        """Supersteps a full run can take.
+
+        Beam search: five stages per step plus start and finish. MCTS: per simulation, the leaf
+        selection, four stages and the backup, for every thought of every path (``paths``) or
+        once per simulation plus the move (``moves``).
+        """
+        if self.search == "beam":
+            return 6 * self.max_depth + 10
+        if self.mcts_style == "paths":
+            return (5 * self.max_depth + 2) * self.mcts_simulations + 10
+        return (6 * self.mcts_simulations + 1) * self.max_depth + 10
 
     def with_overrides(self, overrides: Mapping[str, Any] | BaseModel | None) -> SpecSearchConfig:
         """This config with some fields replaced, validated whole (a bad value names its field).
@@ -118,7 +176,7 @@ SpecSearchOverrides = create_model(
     __config__=ConfigDict(extra="forbid"),
     __doc__="Per-run settings: any SpecSearchConfig field, None to keep the graph's value.\n\n"
     "The graph's context schema: ``graph.invoke(input, context={\"width\": 2})``, Studio's "
-    "run settings, or ``{\"configurable\": {\"width\": 2}}``. Values are validated as "
+    'run settings, or ``{"configurable": {"width": 2}}``. Values are validated as '
     "SpecSearchConfig before any model is called.",
     **{
         name: (field.annotation | None, Field(None, description=field.description))

@@ -32,7 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     "inputs": {"config", "graph"},
     "presets": {"config", "generators", "scorers"},
     "testing": {"generators"},
-    "bench": {"config", "generators", "presets", "runnable", "testing", "search"},
+    "bench": {"config", "generators", "presets", "runnable", "scorers", "search", "testing"},
     "studio": {"config", "graph", "presets", "testing"},
     "cli": {"bench", "presets", "runnable", "search"},
     "_deprecated": set(),

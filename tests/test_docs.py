@@ -24,18 +24,27 @@ BEGIN, END = "<!-- config-table:begin -->", "<!-- config-table:end -->"
 # The paper's value for each field ("—" where the paper sets none or the field is this package's).
 PAPER: dict[str, str] = {
     "mode": "`specsearch`",
+    "search": "`beam` and `mcts` (both evaluated)",
     "beam_width": "2",
     "width": "6",
     "n_drafts": "2N = 12",
     "threshold": "`ema`",
     "theta": "0.9 (swept 0.8–0.95)",
-    "aggregator": "`mean` (max, ucb as variants)",
+    "aggregator": "`mean` (max, ucb as variants); authors' code: `max`",
     "ucb_c": "—",
-    "include_accepted_in_ema": "`False` (a variant)",
+    "include_accepted_in_ema": "`False` (a variant); authors' code: `True`",
+    "threshold_scope": "`depth`; authors' code: `path`",
+    "threshold_init_scale": "1.0; authors' code: 0.9",
+    "acceptance": "`threshold` (`half_split`, `logprob`: ablations)",
     "fixed_threshold": "— (ablation baseline)",
     "random_accept_prob": "— (ablation baseline)",
     "correction": "`speculative` (lossless)",
     "filter_duplicates": "—",
+    "mcts_simulations": "4",
+    "mcts_c_base": "19652 (OpenR)",
+    "mcts_c_init": "1.25 (OpenR)",
+    "mcts_style": "4 iterations per move (text); authors' code: `paths`",
+    "mcts_answer": "—",
     "max_depth": "50",
     "max_total_tokens": "—",
     "time_budget_s": "—",
@@ -46,6 +55,7 @@ PAPER: dict[str, str] = {
     "seed": "—",
     "drafter_fallback": "—",
     "draft_timeout_s": "—",
+    "max_question_chars": "—",
 }
 
 

@@ -252,6 +252,7 @@ def _report(
         records, run_dir, models=models, command=command.strip(), plots=not args.no_plots
     )
     summary["settings"] = config_from_args(args, "specsearch").model_dump()
+    summary["search"] = summary["settings"]["search"]
     summary["sps_strategy"] = args.sps_strategy
     if variants:
         summary["variant_settings"] = {mode: v.overrides for mode, v in variants.items()}

@@ -1,7 +1,8 @@
 """The ``correct`` node: the target fills every slot the accepted drafts left, then is scored.
 
 The target writes with token-level speculative decoding (the drafter as its assistant) when it
-can; its scores at this step move the threshold (:func:`update_threshold`). The target's writing
+can; its scores at this step move the threshold (:func:`update_threshold`, or one record per
+expanded node under the per-path history, :func:`path_records`). The target's writing
 is a LangGraph ``task`` and the scoring is retried on its own (both under the graph's
 ``retry_policy``): with a checkpointer the thoughts are saved before they are scored, so neither
 a retried nor a resumed scorer failure pays for the most expensive work of the step twice.
@@ -25,7 +26,7 @@ from langgraph_specsearch.graph.retry import call_with_retry
 from langgraph_specsearch.graph.state import SpecSearchState
 from langgraph_specsearch.graph.stats import copy_stats, count_tokens, timed
 from langgraph_specsearch.search.thoughts import ThoughtNode, new_children
-from langgraph_specsearch.search.threshold import update_threshold
+from langgraph_specsearch.search.threshold import path_records, update_threshold
 from langgraph_specsearch.search.tree import path_steps
 
 
@@ -72,20 +73,26 @@ def make_correct(outer: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig
             created[node_id]["score"] = score
         stats["invalid_scores"] += invalid
         stats["corrected"] += len(created)
-        record = update_threshold(
-            state["threshold"],
-            step,
-            target_scores=list(scores.values()),
-            accepted_scores=[n["score"] for n in accepted if n["score"] is not None],
-            config=deps.config,
-        )
+        if deps.config.threshold_scope == "path":
+            records = path_records(ChainMap(created, nodes), frontier, step, deps.config)
+            threshold = None
+        else:
+            record = update_threshold(
+                state["threshold"],
+                step,
+                target_scores=list(scores.values()),
+                accepted_scores=[n["score"] for n in accepted if n["score"] is not None],
+                config=deps.config,
+                node=frontier[0] if deps.config.search == "mcts" and frontier else None,
+            )
+            records, threshold = [record], record["next_threshold"]
         emit("correct", step, [brief(n) for n in created.values()], config)
         return {
             "nodes": created,
             "candidates": [*candidates, *created],
             "stats": stats,
-            "threshold": record["next_threshold"],
-            "threshold_history": [record],
+            "threshold": threshold,
+            "threshold_history": records,
         }
 
     return correct

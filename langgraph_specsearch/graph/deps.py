@@ -39,6 +39,7 @@ class SearchDeps:
     config: SpecSearchConfig
     drafter_retry: RetryPolicy = DEFAULT_DRAFTER_RETRY
     retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None
+    draft_likelihoods: tuple[Scorer, Scorer] | None = None
     speculative: bool = field(init=False)
     _runs: dict[SpecSearchConfig, SearchDeps] = field(default_factory=dict, init=False, repr=False)
 
@@ -56,11 +57,27 @@ class SearchDeps:
                 "correction='speculative' needs a target that supports speculative decoding "
                 f"with this drafter; {name} does not"
             )
+        if (
+            self.config.acceptance == "logprob"
+            and self.config.mode == "specsearch"
+            and self.draft_likelihoods is None
+        ):
+            raise ValueError(
+                "acceptance='logprob' needs each draft's log-probability under both models: pass "
+                "draft_likelihoods=(drafter_scorer, target_scorer) to create_specsearch_graph, two "
+                "scorers (question, steps) -> the last step's log-probability, e.g. "
+                "LikelihoodScorer.from_generator(drafter, raw=True) and the same for the target"
+            )
 
     def for_run(self, config: SpecSearchConfig) -> SearchDeps:
         """The same models and scorer under one run's settings (checked like the graph's)."""
         if config == self.config:
             return self
+        if config.search != self.config.search:
+            raise ValueError(
+                f"search={config.search!r} cannot be set per run: this graph was built for "
+                f"search={self.config.search!r} (build one with SpecSearchConfig(search=...))"
+            )
         run = self._runs.get(config)
         if run is None:
             run = self._runs[config] = replace(self, config=config)
@@ -110,6 +127,19 @@ class SearchDeps:
         values = score_last_steps(self.scorer, question, [path_steps(nodes, i) for i in rated])
         scores = {i: v for i, v in zip(rated, values, strict=True) if math.isfinite(v)}
         return scores, len(rated) - len(scores)
+
+    def likelihoods(
+        self, question: str, nodes: Mapping[str, ThoughtNode], ids: Sequence[str]
+    ) -> dict[str, tuple[float, float]]:
+        """``{id: (target log-prob, drafter log-prob)}`` of the thoughts ``ids`` (one batched call
+        per model), for the log-probability acceptance ablation."""
+        if self.draft_likelihoods is None or not ids:
+            return {}
+        drafter_scorer, target_scorer = self.draft_likelihoods
+        paths = [path_steps(nodes, i) for i in ids]
+        drafter = score_last_steps(drafter_scorer, question, paths)
+        target = score_last_steps(target_scorer, question, paths)
+        return {i: (t, d) for i, t, d in zip(ids, target, drafter, strict=True)}
 
 
 def checked(groups: list[list[Thought]], counts: Sequence[int], who: str) -> list[list[Thought]]:

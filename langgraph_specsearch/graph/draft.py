@@ -11,7 +11,6 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from langgraph_specsearch.config import SpecSearchConfig
 from langgraph_specsearch.generators.base import Thought
 from langgraph_specsearch.graph.deps import SearchDeps
 from langgraph_specsearch.graph.events import brief, emit
@@ -19,17 +18,10 @@ from langgraph_specsearch.graph.retry import call_with_retry
 from langgraph_specsearch.graph.state import SpecSearchState
 from langgraph_specsearch.graph.stats import RunStats, copy_stats, count_tokens, timed
 from langgraph_specsearch.search.thoughts import ThoughtNode, new_children
-from langgraph_specsearch.search.threshold import needs_target_warmup
+from langgraph_specsearch.search.threshold import drafts_per_node, estimates
 from langgraph_specsearch.search.tree import path_steps
 
-
-def drafts_per_node(config: SpecSearchConfig, threshold: float | None) -> int:
-    """M for this step: none for the target-only modes and for the EMA's warm-up step."""
-    if config.mode == "drafter_only":
-        return config.width
-    if config.mode != "specsearch" or needs_target_warmup(threshold, config):
-        return 0
-    return config.drafts_per_node
+__all__ = ["drafts_per_node", "make_draft"]  # drafts_per_node lives with the threshold now
 
 
 def make_draft(outer: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig], dict[str, Any]]:
@@ -39,14 +31,15 @@ def make_draft(outer: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig],
         deps = outer.for_state(state)
         stats, nodes = copy_stats(state["stats"]), state["nodes"]
         step = state["depth"] + 1
-        count = drafts_per_node(deps.config, state["threshold"])
         frontier = state["frontier"]
         created: dict[str, ThoughtNode] = {}
         with timed(stats, "draft"):
-            if count and frontier:
+            bars = estimates(nodes, frontier, state["threshold"], deps.config)
+            counts = [drafts_per_node(deps.config, estimate) for estimate in bars]
+            if sum(counts):
                 paths = [path_steps(nodes, f) for f in frontier]
                 groups = _draft_or_fall_back(
-                    deps, state["question"], paths, count, step, config, stats
+                    deps, state["question"], paths, counts, step, config, stats
                 )
                 created = new_children(nodes, frontier, paths, groups, "drafter", "drafted")
                 for group in groups:
@@ -63,13 +56,12 @@ def _draft_or_fall_back(
     deps: SearchDeps,
     question: str,
     paths: list[list[str]],
-    count: int,
+    counts: list[int],
     step: int,
     config: RunnableConfig,
     stats: RunStats,
 ) -> list[list[Thought]]:
     """The drafter's thoughts under its retry policy; none if it still fails and may fall back."""
-    counts = [count] * len(paths)
     settings = deps.settings(step, "draft")
 
     def attempt() -> list[list[Thought]]:

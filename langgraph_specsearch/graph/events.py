@@ -2,12 +2,14 @@
 
 Every event is ``{"stage", "step", "items", ...}``. It goes to LangGraph's stream writer and, as
 a LangChain custom event named ``specsearch.<stage>``, to callback handlers and
-``astream_events(version="v2")``, so LangSmith and callback users see every decision too.
+``astream_events(version="v2")``, so LangSmith and callback users see every decision too. MCTS
+adds the stages ``select_leaf``, ``backup`` and ``choose_move``, whose items carry each thought's
+``visits`` and ``value``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.callbacks import dispatch_custom_event
 from langchain_core.runnables import RunnableConfig
@@ -17,10 +19,11 @@ from langgraph_specsearch.graph.stats import Stage
 from langgraph_specsearch.search.thoughts import ThoughtNode
 
 EVENT_PREFIX = "specsearch."
+EventStage = Stage | Literal["select_leaf", "backup", "choose_move"]
 
 
 def emit(
-    stage: Stage,
+    stage: EventStage,
     step: int,
     items: list[dict[str, Any]],
     config: RunnableConfig | None = None,

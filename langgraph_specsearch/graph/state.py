@@ -31,7 +31,7 @@ def merge_nodes(
     for node_id, patch in update.items():
         old = merged.get(node_id)
         if old is None:
-            missing = set(ThoughtNode.__annotations__) - set(patch)
+            missing = set(ThoughtNode.__required_keys__) - set(patch)
             if missing:
                 raise ValueError(f"new thought {node_id!r} lacks {sorted(missing)}")
             merged[node_id] = patch  # type: ignore[assignment]
@@ -59,11 +59,39 @@ class OutputState(TypedDict):
     best: str | None
 
 
+class MctsState(TypedDict):
+    """Where an MCTS run is: the move's root, the simulation under way, the counts so far.
+
+    ``cursor`` is where the next selection starts when it is not the move's root: under
+    ``mcts_style="paths"`` a simulation goes on down from the node it just expanded.
+    """
+
+    root: str
+    cursor: str | None
+    leaf: str | None
+    expanding: bool
+    simulation: int
+    simulations: int
+    moves: int
+
+
+def new_mcts_state() -> MctsState:
+    """An MCTS run before its first simulation: the question is the move's root."""
+    return MctsState(
+        root=ROOT_ID, cursor=None, leaf=None, expanding=False, simulation=0, simulations=0, moves=0
+    )
+
+
 class SpecSearchState(InputState, OutputState):
     """The full state: the tree, this step's candidates, the frontier, the threshold, the stats.
 
-    ``settings`` is the run's SpecSearchConfig (the graph's, with the run's overrides), fixed by
-    ``prepare`` so a resumed run keeps the settings it started with.
+    A *step* is one round of draft, evaluate, reject and correct; ``depth`` counts the rounds done
+    (beam search: the depth of the frontier; MCTS: the expansions so far), and the sampling seeds
+    follow it. ``threshold`` is the search-wide EMA estimate (``threshold_scope="depth"``); it
+    stays None under the per-path history, whose bars are read from the tree. ``mcts`` is
+    MCTS's bookkeeping (None in beam search). ``settings`` is the run's SpecSearchConfig (the
+    graph's, with the run's overrides), fixed by ``prepare`` so a resumed run keeps the settings
+    it started with.
     """
 
     frontier: list[str]
@@ -72,6 +100,7 @@ class SpecSearchState(InputState, OutputState):
     depth: int
     threshold: float | None
     settings: dict[str, Any] | None
+    mcts: MctsState | None
 
 
 def initial_state(question: str) -> dict[str, object]:
@@ -92,4 +121,5 @@ def initial_state(question: str) -> dict[str, object]:
         "stop_reason": "",
         "best": None,
         "settings": None,
+        "mcts": None,
     }

@@ -14,8 +14,16 @@ from langgraph_specsearch.generators.base import Thought
 Stage = Literal["draft", "evaluate", "reject", "correct", "select"]
 
 
-class RunStats(TypedDict):
-    """Counters a user reads in ``result.stats``."""
+class MctsCounters(TypedDict, total=False):
+    """What MCTS adds to the counters (absent in beam search): simulations run, moves made."""
+
+    simulations: int
+    moves: int
+
+
+class RunStats(MctsCounters):
+    """Counters a user reads in ``result.stats``; ``steps`` counts the rounds of the generator
+    (beam search: depths; MCTS: expansions)."""
 
     drafted: int
     accepted: int

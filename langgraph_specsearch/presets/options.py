@@ -23,6 +23,18 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--theta", type=float, default=0.9, help="EMA weight [0.9]")
     group.add_argument("--threshold", default="ema", choices=["ema", "fixed", "random", "none"])
     group.add_argument("--aggregator", default="mean", choices=["mean", "max", "ucb"])
+    group.add_argument(
+        "--search",
+        default="beam",
+        choices=["beam", "mcts"],
+        help="the tree search [beam; the paper also runs mcts]",
+    )
+    group.add_argument(
+        "--simulations",
+        type=int,
+        default=4,
+        help="MCTS simulations per move [4, the authors' paths]",
+    )
     group.add_argument("--max-depth", type=int, default=8, help="most steps [50]; 8 here")
     group.add_argument("--max-step-tokens", type=int, default=64, help="most tokens per step")
     group.add_argument("--temperature", type=float, default=0.7)
@@ -53,6 +65,8 @@ def config_from_args(args: argparse.Namespace, mode: str) -> SpecSearchConfig:
         theta=args.theta,
         threshold=args.threshold,
         aggregator=args.aggregator,
+        search=getattr(args, "search", "beam"),
+        mcts_simulations=getattr(args, "simulations", 4),
         max_depth=args.max_depth,
         max_step_tokens=args.max_step_tokens,
         temperature=args.temperature,

@@ -1,7 +1,7 @@
-"""The search algorithm without LangGraph: the tree, the threshold, beam selection, answers.
+"""The search algorithm without LangGraph: the tree, the threshold, beam search, MCTS, answers.
 
-Pure functions over plain data; imports only ``config``. A second search algorithm (MCTS)
-plugs in beside ``beam``.
+Pure functions over plain data; imports only ``config``. The two tree searches, ``beam`` and
+``mcts``, are siblings around the same speculative generator.
 """
 
 from langgraph_specsearch.search.answers import extract_answer

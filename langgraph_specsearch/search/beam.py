@@ -1,7 +1,7 @@
 """Beam search over thoughts: which children survive a step, when to stop, which path wins.
 
 Pure functions of the flat tree, without LangGraph: the graph's ``select`` and ``finalize`` nodes
-call them, and a second search algorithm (MCTS) plugs in beside this module.
+call them. The second search algorithm, MCTS, is beside this module (:mod:`mcts`).
 """
 
 from __future__ import annotations
@@ -65,6 +65,11 @@ def stop_reason(
         return "answer" if completed else "no_candidates"
     if step >= config.max_depth:
         return "max_depth"
+    return budget_reason(tokens_used, seconds_used, config)
+
+
+def budget_reason(tokens_used: int, seconds_used: float, config: SpecSearchConfig) -> str:
+    """The spent budget ("max_tokens" or "time_budget"), else "" (any search)."""
     if config.max_total_tokens is not None and tokens_used >= config.max_total_tokens:
         return "max_tokens"
     if config.time_budget_s is not None and seconds_used >= config.time_budget_s:

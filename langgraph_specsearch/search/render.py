@@ -2,7 +2,9 @@
 
 Drawn with matplotlib's Agg canvas directly (no pyplot, no global backend switch, no network), so it
 works in scripts, notebooks and CI alike. Depth runs left to right; the threshold in force at each
-step heads its column; the path the search returned has thick black borders and edges.
+step heads its column (or, when each expansion has its own bar, MCTS or the per-path history,
+sits on the expanded thought); under MCTS each thought shows its visits N and value V; the path
+the search returned has thick black borders and edges.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langgraph_specsearch.search.thoughts import ROOT_ID, ThoughtNode, ThresholdRecord
+from langgraph_specsearch.search.thoughts import ROOT_ID, ThoughtNode, ThresholdRecord, mcts_label
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -65,12 +67,17 @@ def layout(nodes: Mapping[str, ThoughtNode]) -> dict[str, tuple[float, float]]:
     return place
 
 
-def _label(node: ThoughtNode, max_label: int) -> str:
+def _label(node: ThoughtNode, max_label: int, beta: float | None = None) -> str:
+    """Fate, score and text; under MCTS also visits and value, and the bar its drafts faced."""
+    extra = mcts_label(node)
+    if beta is not None:
+        extra = f"{extra}  β {beta:.3f}" if extra else f"β {beta:.3f}"
+    extra = f"\n{extra}" if extra else ""
     if node["status"] == "root":
-        return "question\n" + _short(node["text"], max_label)
+        return "question" + extra + "\n" + _short(node["text"], max_label)
     score = "n/a" if node["score"] is None else f"{node['score']:.2f}"
     kept = " ★" if node["selected"] else ""
-    return f"{_MARK.get(node['status'], node['status'])}  {score}{kept}\n" + _short(
+    return f"{_MARK.get(node['status'], node['status'])}  {score}{kept}{extra}\n" + _short(
         node["text"], max_label
     )
 
@@ -101,7 +108,10 @@ def draw_tree(
     place = layout(nodes)
     on_path = {node["id"] for node in tree.path()}
     history: list[ThresholdRecord] = list(tree.threshold_history)
-    thresholds = {record["step"]: record["threshold"] for record in history}
+    # beam search under the per-depth history: one bar per step, shown over its column; records
+    # per expanded node (MCTS, per-path history): each bar on the node whose drafts faced it
+    thresholds = {r["step"]: r["threshold"] for r in history if "node" not in r}
+    node_bars = {r["node"]: r["threshold"] for r in history if "node" in r}
     depth = max((int(x) for x, _ in place.values()), default=0)
     rows = max((y for _, y in place.values()), default=0.0) + 1
 
@@ -134,7 +144,7 @@ def draw_tree(
         axes.text(
             x,
             y,
-            _label(node, max_label),
+            _label(node, max_label, node_bars.get(node["id"])),
             ha="center",
             va="center",
             fontsize=font_size,

@@ -22,8 +22,21 @@ Status = Literal["root", "drafted", "accepted", "rejected", "corrected"]
 ROOT_ID = "root"
 
 
-class ThoughtNode(TypedDict):
-    """One thought (reasoning step) and what became of it."""
+class MctsStatistics(TypedDict, total=False):
+    """What MCTS adds to a thought; absent from beam-search trees (see :class:`ThoughtNode`)."""
+
+    visits: int
+    value: float | None
+
+
+class ThoughtNode(MctsStatistics):
+    """One thought (reasoning step) and what became of it.
+
+    ``visits`` and ``value`` are MCTS statistics (how many simulations passed through the thought,
+    and the mean of the leaf values they backed up). Only MCTS writes them, so beam-search trees
+    and checkpoints from 0.1.0 have neither: read them with ``node.get("visits", 0)`` and
+    ``node.get("value")``.
+    """
 
     id: str
     parent: str | None
@@ -39,8 +52,17 @@ class ThoughtNode(TypedDict):
     finish_reason: str
 
 
-class ThresholdRecord(TypedDict):
-    """The threshold in force at one step, and what the step's target scores made of it."""
+class _RecordNode(TypedDict, total=False):
+    node: str
+
+
+class ThresholdRecord(_RecordNode):
+    """The threshold in force at one step, and what the step's target scores made of it.
+
+    ``node`` names the one thought whose expansion the record describes when records are kept per
+    node (MCTS, and the per-path history); a beam-search step under the per-depth history covers
+    its whole frontier in one record and has no ``node``, as in 0.1.0.
+    """
 
     step: int
     threshold: float | None
@@ -126,6 +148,15 @@ def new_children(
 def scorable(node: ThoughtNode) -> bool:
     """Whether a scorer should rate this thought (not empty, not a repetition)."""
     return node["finish_reason"] not in ("empty", "repeat") and bool(node["text"].strip())
+
+
+def mcts_label(node: ThoughtNode) -> str:
+    """``N 3 · V 0.61`` for a thought MCTS visited; "" for any other (beam search, unvisited)."""
+    if "visits" not in node:
+        return ""
+    value = node.get("value")
+    shown = "n/a" if value is None else f"{value:.2f}"
+    return f"N {node['visits']} · V {shown}"
 
 
 def normal_text(text: str) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langgraph_specsearch.search.thoughts import ROOT_ID, ThoughtNode, ThresholdRecord
+from langgraph_specsearch.search.thoughts import ROOT_ID, ThoughtNode, ThresholdRecord, mcts_label
 
 
 def path_to(nodes: Mapping[str, ThoughtNode], node_id: str) -> list[ThoughtNode]:
@@ -72,13 +72,33 @@ class SearchTree:
         """The tree as JSON text (see :meth:`to_dict`)."""
         return json.dumps(self.to_dict(), **kwargs)
 
+    def bars(self) -> dict[str, float | None]:
+        """The threshold each drafted thought faced, by the thought's id.
+
+        Read from the record of its parent's expansion when records name the expanded node
+        (MCTS, per-path history), else from the record of its depth's step (beam search).
+        """
+        per_node = {r["node"]: r["threshold"] for r in self.threshold_history if "node" in r}
+        per_step = {r["step"]: r["threshold"] for r in self.threshold_history if "node" not in r}
+        bars = {}
+        for node in self.nodes.values():
+            if node["model"] != "drafter":
+                continue
+            parent = node["parent"]
+            bars[node["id"]] = (
+                per_node.get(parent) if parent in per_node else per_step.get(node["depth"])
+            )
+        return bars
+
     def to_mermaid(self, max_label: int = 48) -> str:
-        """A Mermaid flowchart: colour by fate, thick borders on the returned path."""
+        """A Mermaid flowchart: colour by fate, thick borders on the returned path; under MCTS,
+        each thought's visits (N) and backed-up value (V)."""
         on_path = {node["id"] for node in self.path()}
-        thresholds = {record["step"]: record["threshold"] for record in self.threshold_history}
+        bars = self.bars()
         lines = ["flowchart TD"]
         for node in self.nodes.values():
-            lines.append(f'    {_mid(node["id"])}["{_label(node, max_label, thresholds)}"]')
+            label = _label(node, max_label, bars.get(node["id"]))
+            lines.append(f'    {_mid(node["id"])}["{label}"]')
         for parent, child in self.edges:
             lines.append(f"    {_mid(parent)} --> {_mid(child)}")
         for status, style in _STYLE.items():
@@ -102,14 +122,15 @@ def _mid(node_id: str) -> str:
     return node_id.replace("-", "_")
 
 
-def _label(node: ThoughtNode, max_label: int, thresholds: Mapping[int, float | None]) -> str:
+def _label(node: ThoughtNode, max_label: int, beta: float | None) -> str:
+    stats = mcts_label(node)
     if node["status"] == "root":
-        return "question"
+        return "question" + (f"<br/>{stats}" if stats else "")
     text = " ".join(node["text"].split())
     if len(text) > max_label:
         text = text[: max_label - 1] + "…"
     text = text.replace('"', "'").replace("[", "(").replace("]", ")")
     score = "n/a" if node["score"] is None else f"{node['score']:.2f}"
-    beta = thresholds.get(node["depth"])
     bar = "" if beta is None or node["model"] != "drafter" else f" / β {beta:.2f}"
-    return f"{node['model']} {node['status']} · {score}{bar}<br/>{text}"
+    visited = f" · {stats}" if stats else ""
+    return f"{node['model']} {node['status']} · {score}{bar}{visited}<br/>{text}"
