@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from langgraph_specsearch.presets import (
     DEFAULT_SCORER,
     SCORERS,
@@ -17,11 +19,20 @@ from langgraph_specsearch.presets import (
     config_from_args,
     load_real_models,
 )
+from langgraph_specsearch.presets.assets import ModelAssetsError
 
 EXAMPLE = (
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in "
     "May. How many clips did Natalia sell altogether in April and May?"
 )
+
+
+# What rendering a tree reads of each node (see search/tree.py and search/render.py).
+_NODE_KEYS = ("id", "parent", "depth", "text", "score", "model", "status", "selected", "answer")
+
+
+class CliError(Exception):
+    """A problem the user can fix (a bad file, question or setting): one line, exit code 2."""
 
 
 def _log(message: str) -> None:
@@ -44,10 +55,32 @@ def _print_event(event: dict[str, Any]) -> None:
         _log(f"step {step}: kept {len(items)} beams ({done} finished)")
 
 
-def solve(args: argparse.Namespace) -> int:
-    from langgraph_specsearch.runnable import SearchResult, SpecSearch
+def _settings(args: argparse.Namespace) -> Any:
+    """The validated search settings, or a one-line CliError naming the bad ones."""
+    try:
+        return config_from_args(args, args.mode)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()
+        )
+        raise CliError(f"invalid search settings: {problems}") from error
 
-    config = config_from_args(args, args.mode)
+
+def _write(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text)
+    except OSError as error:
+        raise CliError(f"cannot write {path}: {error.strerror or error}") from error
+
+
+def solve(args: argparse.Namespace) -> int:
+    from langgraph_specsearch.runnable import SearchResult, SpecSearch, checked_question
+
+    config = _settings(args)
+    try:  # before loading the models, which takes a while
+        question = checked_question(args.question, config)
+    except (TypeError, ValueError) as error:
+        raise CliError(str(error)) from error
     drafter, target, scorer = load_real_models(args.scorer, args.drafter)
     reasoner = SpecSearch(drafter=drafter, target=target, scorer=scorer, config=config)
     _log(
@@ -56,22 +89,22 @@ def solve(args: argparse.Namespace) -> int:
     )
     final: dict[str, Any] = {}
     for mode, chunk in reasoner.graph.stream(
-        {"question": args.question}, stream_mode=["custom", "values"]
+        {"question": question}, stream_mode=["custom", "values"]
     ):
         if mode == "custom":
             _print_event(chunk)
         else:
             final = chunk
-    result = SearchResult.from_state(args.question, final)
+    result = SearchResult.from_state(question, final)
     data = result.to_dict()
     data["scorer"] = args.scorer
     if args.output:
-        Path(args.output).write_text(json.dumps(data, indent=2))
+        _write(args.output, json.dumps(data, indent=2))
     if args.json:
         data.pop("tree")
         print(json.dumps(data, indent=2))
         return 0
-    print(f"Question: {args.question}\n")
+    print(f"Question: {question}\n")
     for index, node in enumerate(result.path, 1):
         print(f"[{index}] ({node['model']}, score {node['score']:.3f}) {node['text']}\n")
     print(f"Answer: {result.answer}  (finished={result.finished}, {result.stop_reason})")
@@ -85,28 +118,63 @@ def solve(args: argparse.Namespace) -> int:
     return 0
 
 
-def tree(args: argparse.Namespace) -> int:
+def _read_json(path: str) -> object:
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise CliError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise CliError(f"{path}: cannot read it ({error})") from error
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CliError(f"{path}: not JSON ({error})") from error
+
+
+def _is_node(node: object) -> bool:
+    return isinstance(node, dict) and all(key in node for key in _NODE_KEYS)
+
+
+def _load_tree(path: str) -> Any:
+    """The saved search tree of ``path``, or a CliError saying which file is needed."""
     from langgraph_specsearch.search.tree import SearchTree
 
-    data = json.loads(Path(args.result).read_text())
-    raw = data.get("tree", data)
-    nodes = raw["nodes"]
-    search_tree = SearchTree(
-        nodes={n["id"]: n for n in nodes} if isinstance(nodes, list) else nodes,
-        threshold_history=raw.get("threshold_history", []),
+    data = _read_json(path)
+    raw = data.get("tree", data) if isinstance(data, dict) else None
+    nodes = raw.get("nodes") if isinstance(raw, dict) else None
+    if isinstance(nodes, dict):
+        nodes = list(nodes.values())
+    if not isinstance(nodes, list) or not nodes or not all(map(_is_node, nodes)):
+        summary = isinstance(data, dict) and "answer" in data and "tree" not in data
+        why = " (`solve --json` prints a summary without it)" if summary else ""
+        raise CliError(
+            f"{path}: no search tree in this file{why}; save one with "
+            "`specsearch solve --output RESULT.json`"
+        )
+    assert isinstance(raw, dict)
+    return SearchTree(
+        nodes={n["id"]: n for n in nodes},
+        threshold_history=raw.get("threshold_history") or [],
         best=raw.get("best"),
     )
-    if args.format == "mermaid":
+
+
+def tree(args: argparse.Namespace) -> int:
+    if args.format == "png" and not args.output:
+        raise CliError("--format png needs --output FILE.png")
+    search_tree = _load_tree(args.result)
+    try:
+        if args.format == "png":
+            search_tree.draw_png(args.output)
+            _log(f"wrote {args.output}")
+            return 0
         text = search_tree.to_mermaid()
-        if args.output:
-            Path(args.output).write_text(text)
-        else:
-            print(text)
-        return 0
-    if not args.output:
-        raise SystemExit("--format png needs --output FILE.png")
-    search_tree.draw_png(args.output)
-    _log(f"wrote {args.output}")
+    except (KeyError, TypeError, ValueError) as error:  # e.g. a parent that is not in the file
+        raise CliError(f"{args.result}: cannot render its tree ({error!r})") from error
+    if args.output:
+        _write(args.output, text)
+    else:
+        print(text)
     return 0
 
 
@@ -144,8 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
         "measured on the drafter's steps; prm-head: a value head on the drafter, nearly free]",
     )
     add_drafter_option(solve_parser)
-    solve_parser.add_argument("--json", action="store_true", help="print one JSON object")
-    solve_parser.add_argument("--output", help="also save the full result (with tree) as JSON")
+    solve_parser.add_argument(
+        "--json", action="store_true", help="print one JSON object (a summary without the tree)"
+    )
+    solve_parser.add_argument(
+        "--output", help="also save the full result, with its tree, as JSON (for `tree`)"
+    )
     add_search_options(solve_parser)
     solve_parser.set_defaults(func=solve)
 
@@ -154,7 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="render a saved result's search tree",
         description="Render the tree of a result saved by `specsearch solve --output`.",
     )
-    tree_parser.add_argument("result", help="a JSON file written by `solve --output`")
+    tree_parser.add_argument(
+        "result", help="a JSON file written by `solve --output` (`solve --json` has no tree)"
+    )
     tree_parser.add_argument("--format", choices=["mermaid", "png"], default="mermaid")
     tree_parser.add_argument("--output", help="write here instead of standard output")
     tree_parser.set_defaults(func=tree)
@@ -176,8 +250,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; a user's mistake is one line on stderr and exit code 2, not a traceback."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except CliError as error:
+        _log(f"specsearch: error: {error}")
+        return 2
+    except ModelAssetsError as error:
+        _log(f"specsearch: error: {error}")
+        return 1
+    except KeyboardInterrupt:
+        _log("specsearch: interrupted")
+        return 130
 
 
 if __name__ == "__main__":

@@ -6,16 +6,22 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.messages import BaseMessage
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig
-from langchain_core.tools import BaseTool, StructuredTool
+from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
+from pydantic import BaseModel, Field, create_model
 
-from langgraph_specsearch.config import SpecSearchConfig
-from langgraph_specsearch.graph import create_specsearch_graph, validate_question
+from langgraph_specsearch.config import SpecSearchConfig, run_config
+from langgraph_specsearch.graph import create_specsearch_graph
 from langgraph_specsearch.graph.stats import RunStats
+from langgraph_specsearch.inputs import (
+    check_question_length,
+    question_from_input,
+    validate_question,
+)
 from langgraph_specsearch.scorers.base import Scorer
 from langgraph_specsearch.search.thoughts import ThoughtNode, ThresholdRecord
 from langgraph_specsearch.search.tree import SearchTree
@@ -79,8 +85,9 @@ class SearchResult:
         return self.answer if self.answer is not None else "(no answer: " + self.stop_reason + ")"
 
 
-def question_from_input(value: object) -> str:
-    """Accept a string, a ``{"question": ...}`` dict, a prompt value or a list of messages.
+def question_of(value: object) -> str:
+    """Accept a string, a ``{"question": ...}`` or ``{"messages": [...]}`` dict, a prompt value
+    or a list of messages.
 
     For messages the question is the last human message, so a chat history can be passed as is.
     """
@@ -89,25 +96,33 @@ def question_from_input(value: object) -> str:
     if isinstance(value, str):
         return validate_question(value)
     if isinstance(value, Mapping):
-        if "question" not in value:
-            raise ValueError(
-                f"input dict needs a 'question' key; got keys {sorted(map(str, value))}"
-            )
-        return validate_question(value["question"])
-    if isinstance(value, Sequence) and all(isinstance(m, BaseMessage) for m in value):
-        humans = [m for m in value if isinstance(m, HumanMessage)]
-        if not humans:
-            raise ValueError("the message list has no human message to take the question from")
-        return validate_question(str(humans[-1].text))
+        return question_from_input(value)
+    if isinstance(value, (list, tuple)):
+        return question_from_input({"messages": value})
     raise TypeError(
-        "input must be a question string, a dict with a 'question' key, or a list of messages; "
-        f"got {type(value).__name__}"
+        "input must be a question string, a dict with a 'question' key or a 'messages' list, or "
+        f"a list of messages; got {type(value).__name__}"
     )
+
+
+def checked_question(value: object, config: SpecSearchConfig) -> str:
+    """The question of ``value`` (see :func:`question_of`), refused when it is empty, not text,
+    or longer than ``config.max_question_chars``: the checks that need no model."""
+    question = question_of(value)
+    check_question_length(question, config)
+    return question
+
+
+class ToolQuestion(BaseModel):
+    """The agent tool's one argument."""
+
+    question: str = Field(description="The full question or problem to solve.")
 
 
 class SpecSearch(Runnable[SpecSearchInput, SearchResult]):
     """Speculative Search as a Runnable: ``invoke``, ``batch``, ``stream`` and their async forms.
 
+    ``config`` is a :class:`SpecSearchConfig` or a dict of its fields (validated the same way).
     ``stream(question)`` yields the final result, as any Runnable would;
     ``stream(question, stream_mode="custom")`` yields the stage events as they happen, and any
     other LangGraph ``stream_mode`` is passed to the graph.
@@ -118,13 +133,16 @@ class SpecSearch(Runnable[SpecSearchInput, SearchResult]):
         drafter: object,
         target: object,
         scorer: Scorer,
-        config: SpecSearchConfig | None = None,
+        config: SpecSearchConfig | Mapping[str, Any] | None = None,
         *,
         checkpointer: BaseCheckpointSaver | None = None,
         name: str = "specsearch",
     ) -> None:
-        self.config = config or SpecSearchConfig()
+        self.config = (
+            SpecSearchConfig() if config is None else SpecSearchConfig.model_validate(config)
+        )
         self.name = name
+        self._models = (drafter, target)
         self.graph: CompiledStateGraph = create_specsearch_graph(
             drafter, target, scorer, config=self.config, checkpointer=checkpointer, name=name
         )
@@ -137,10 +155,17 @@ class SpecSearch(Runnable[SpecSearchInput, SearchResult]):
     def OutputType(self) -> type:  # noqa: N802 (LangChain's name)
         return SearchResult
 
+    def _checked_question(
+        self, value: object, config: RunnableConfig | None, kwargs: Mapping[str, Any]
+    ) -> str:
+        """The question, checked against this run's settings (the run may override the limit)."""
+        configurable = (config or {}).get("configurable")
+        return checked_question(value, run_config(self.config, kwargs.get("context"), configurable))
+
     def invoke(
         self, input: SpecSearchInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> SearchResult:
-        question = question_from_input(input)
+        question = self._checked_question(input, config, kwargs)
         state = self.graph.invoke({"question": question}, config, **kwargs)
         return SearchResult.from_state(question, state)
 
@@ -160,7 +185,7 @@ class SpecSearch(Runnable[SpecSearchInput, SearchResult]):
     async def ainvoke(
         self, input: SpecSearchInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> SearchResult:
-        question = question_from_input(input)
+        question = self._checked_question(input, config, kwargs)
         state = await self.graph.ainvoke({"question": question}, config, **kwargs)
         return SearchResult.from_state(question, state)
 
@@ -175,7 +200,7 @@ class SpecSearch(Runnable[SpecSearchInput, SearchResult]):
         if stream_mode is None:
             yield self.invoke(input, config, **kwargs)
             return
-        question = question_from_input(input)
+        question = self._checked_question(input, config, kwargs)
         yield from self.graph.stream(
             {"question": question}, config, stream_mode=stream_mode, **kwargs
         )
@@ -191,7 +216,7 @@ class SpecSearch(Runnable[SpecSearchInput, SearchResult]):
         if stream_mode is None:
             yield await self.ainvoke(input, config, **kwargs)
             return
-        question = question_from_input(input)
+        question = self._checked_question(input, config, kwargs)
         async for chunk in self.graph.astream(
             {"question": question}, config, stream_mode=stream_mode, **kwargs
         ):
@@ -199,19 +224,26 @@ class SpecSearch(Runnable[SpecSearchInput, SearchResult]):
 
     def as_tool(
         self,
-        args_schema: Any = None,
+        args_schema: type[BaseModel] | dict[str, Any] | None = None,
         *,
         name: str | None = None,
         description: str | None = None,
         arg_types: dict[str, type] | None = None,
     ) -> BaseTool:
-        """A tool an agent can call with ``question``; it returns the answer and its steps."""
+        """A tool an agent calls with ``question``; it returns the answer and its steps.
 
-        def solve(question: str) -> str:
-            return _tool_text(self.invoke(question))
+        A question the reasoner refuses (empty, too long, not text) comes back as the tool's
+        result, the error text, so the agent can fix it rather than its run ending (LangChain's
+        ``handle_tool_error``). ``args_schema`` (a pydantic model or a JSON schema) or
+        ``arg_types`` set the argument's type and description; the one argument is ``question``.
+        """
+        schema = _tool_schema(args_schema, arg_types)
 
-        async def asolve(question: str) -> str:
-            return _tool_text(await self.ainvoke(question))
+        def solve(**fields: Any) -> str:
+            return _tool_text(self.invoke(self._tool_question(fields)))
+
+        async def asolve(**fields: Any) -> str:
+            return _tool_text(await self.ainvoke(self._tool_question(fields)))
 
         return StructuredTool.from_function(
             func=solve,
@@ -220,7 +252,55 @@ class SpecSearch(Runnable[SpecSearchInput, SearchResult]):
             description=description
             or "Solve a multi-step reasoning or math problem by speculative tree search. "
             "Input: the full question. Output: the answer and the reasoning steps.",
+            args_schema=schema,
+            handle_tool_error=True,
         )
+
+    def _tool_question(self, fields: Mapping[str, Any]) -> str:
+        """The tool's question, or a ToolException the agent reads as the tool's result.
+
+        Also asks the models (e.g. a transformers generator's context length): the graph checks
+        the same in ``prepare``, where an error would end the agent's run.
+        """
+        try:
+            question = checked_question(fields, self.config)
+            for model in self._models:
+                check = getattr(model, "check_question", None)
+                if check is not None:
+                    check(question)
+        except (TypeError, ValueError) as error:
+            raise ToolException(str(error)) from error
+        return question
+
+
+def _tool_schema(
+    args_schema: type[BaseModel] | dict[str, Any] | None, arg_types: dict[str, type] | None
+) -> type[BaseModel] | dict[str, Any]:
+    """The tool's argument schema: the given one if it is just ``question``, else an error."""
+    if args_schema is not None and arg_types is not None:
+        raise ValueError("as_tool takes args_schema or arg_types, not both")
+    if arg_types is not None:
+        fields: dict[str, Any] = {key: (kind, ...) for key, kind in arg_types.items()}
+        args_schema = create_model("SpecSearchToolInput", **fields)
+    if args_schema is None:
+        return ToolQuestion
+    names = _field_names(args_schema)
+    if names != ["question"]:
+        raise ValueError(
+            "SpecSearch.as_tool takes exactly one argument, 'question' (the problem to solve); "
+            f"got {names}"
+        )
+    return args_schema
+
+
+def _field_names(args_schema: object) -> list[str]:
+    if isinstance(args_schema, type) and issubclass(args_schema, BaseModel):
+        return sorted(args_schema.model_fields)
+    if isinstance(args_schema, Mapping):
+        return sorted(args_schema.get("properties", {}))
+    raise TypeError(
+        f"args_schema must be a pydantic model class or a JSON schema dict; got {args_schema!r}"
+    )
 
 
 def _tool_text(result: SearchResult) -> str:

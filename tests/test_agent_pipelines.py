@@ -17,7 +17,7 @@ from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatResult
 from langgraph.graph import END, START, StateGraph
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from langgraph_specsearch import SpecSearch, SpecSearchConfig, create_specsearch_graph
 from langgraph_specsearch.testing import demo_models
@@ -193,3 +193,101 @@ async def test_async_callbacks_see_the_stages_too(reasoner: SpecSearch) -> None:
     recorder = StageRecorder()
     result = await reasoner.ainvoke(QUESTION, {"callbacks": [recorder]})
     assert result.answer == "9901" and set(STAGES) <= set(recorder.names())
+
+
+def _agent_that_first_sends(bad_question: str) -> ToolCallingFake:
+    """An agent that calls the tool with ``bad_question``, reads the error, then asks properly."""
+
+    def call(question: str, call_id: str) -> AIMessage:
+        args = {"question": question}
+        tool_call = {"name": "solve_math", "args": args, "id": call_id, "type": "tool_call"}
+        return AIMessage(content="", tool_calls=[tool_call])
+
+    replies = [call(bad_question, "call_1"), call(QUESTION, "call_2"), AIMessage("Done. {tool}")]
+    return ToolCallingFake(messages=iter(replies))
+
+
+@pytest.mark.parametrize(
+    "bad_question", ["", "   \n", "x" * 20_001], ids=["empty", "blank", "too-long"]
+)
+def test_agent_reads_a_refused_question_as_the_tool_result_and_goes_on(
+    reasoner: SpecSearch, bad_question: str
+) -> None:
+    """A question the reasoner refuses is a tool message the agent can act on, not a crash."""
+    from langchain.agents import create_agent
+
+    agent = create_agent(
+        _agent_that_first_sends(bad_question), tools=[reasoner.as_tool(name="solve_math")]
+    )
+    messages = agent.invoke({"messages": [HumanMessage(QUESTION)]})["messages"]
+    refused, solved = [m for m in messages if isinstance(m, ToolMessage)]
+    assert refused.status == "error" and "question" in refused.content
+    assert "Traceback" not in refused.content
+    assert solved.content.startswith("Answer: 9901")
+    assert messages[-1].content == "Done. Answer: 9901"
+
+
+def test_the_tool_returns_the_refusal_text(reasoner: SpecSearch) -> None:
+    tool = reasoner.as_tool(name="solve_math")
+    assert tool.invoke({"question": ""}) == "question is empty: give the problem to solve"
+
+
+class MathQuestion(BaseModel):
+    question: str = Field(description="A grade-school math word problem, in full.")
+
+
+JSON_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "question": {"type": "string", "description": "A grade-school math word problem, in full."}
+    },
+    "required": ["question"],
+}
+
+
+@pytest.mark.parametrize("schema", [MathQuestion, JSON_SCHEMA], ids=["pydantic", "json-schema"])
+def test_as_tool_honours_args_schema(reasoner: SpecSearch, schema: Any) -> None:
+    tool = reasoner.as_tool(schema, name="solve_math")
+    assert tool.args_schema is schema
+    assert tool.args["question"]["description"] == "A grade-school math word problem, in full."
+    assert tool.invoke({"question": QUESTION}).startswith("Answer: 9901")
+
+
+def test_as_tool_honours_arg_types(reasoner: SpecSearch) -> None:
+    tool = reasoner.as_tool(arg_types={"question": str})
+    assert list(tool.args) == ["question"]
+    assert tool.invoke({"question": QUESTION}).startswith("Answer: 9901")
+
+
+class WordProblem(BaseModel):
+    problem: str
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"arg_types": {"problem": str}}, "'question'"),
+        ({"args_schema": WordProblem}, "'question'"),
+        ({"arg_types": {"question": str, "hint": str}}, "hint"),
+        ({"args_schema": MathQuestion, "arg_types": {"question": str}}, "not both"),
+    ],
+)
+def test_as_tool_refuses_a_schema_it_cannot_honour(
+    reasoner: SpecSearch, kwargs: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        reasoner.as_tool(**kwargs)
+
+
+def test_the_tool_returns_a_models_refusal_too() -> None:
+    """A model's own limit (e.g. a transformers model's context) is a tool result as well."""
+    from fakes import AuthorScorer, ScriptedGenerator
+
+    class ShortContext(ScriptedGenerator):
+        def check_question(self, question: str) -> None:
+            if len(question) > 50:
+                raise ValueError(f"question is {len(question)} characters; this model takes 50")
+
+    reasoner = SpecSearch(ScriptedGenerator("small"), ShortContext("large"), AuthorScorer({}))
+    tool = reasoner.as_tool(name="solve_math")
+    assert tool.invoke({"question": "x" * 51}) == "question is 51 characters; this model takes 50"

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytest.importorskip("torch", reason="the [transformers] extra (torch) is not installed")
 pytest.importorskip("transformers", reason="the [transformers] extra is not installed")
 
 from tiny_models import tiny_qwen2, tiny_tokenizer

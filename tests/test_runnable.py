@@ -168,3 +168,39 @@ def test_result_serialises(reasoner: SpecSearch) -> None:
     data = json.loads(json.dumps(result.to_dict()))
     assert data["answer"] == "42" and data["steps"][-1]["model"] in ("drafter", "target")
     assert "flowchart TD" in result.tree.to_mermaid()
+
+
+def _llm_reasoner() -> SpecSearch:
+    llm = FakeListLLM(responses=["9801 + 99 = 9900.", "So 9900 + 1 = 9901. The answer is 9901."])
+    scorer = lambda question, steps: 0.5  # noqa: E731
+    return SpecSearch(llm, llm, scorer, SpecSearchConfig(width=2, n_drafts=2, max_depth=3))
+
+
+def test_batch_with_max_concurrency_over_a_langchain_llm() -> None:
+    """The caller's max_concurrency limits questions, not the LLM's own batch (it re-split it
+    forever: RecursionError)."""
+    questions = [QUESTION, QUESTION + " (again)", QUESTION + " (once more)"]
+    results = _llm_reasoner().batch(questions, config={"max_concurrency": 2})
+    assert [r.question for r in results] == questions
+    assert all(r.steps for r in results)
+
+
+async def test_abatch_with_max_concurrency_over_a_langchain_llm() -> None:
+    questions = [QUESTION, QUESTION + " (again)"]
+    results = await _llm_reasoner().abatch(questions, config={"max_concurrency": 2})
+    assert all(r.steps for r in results)
+
+
+def test_config_may_be_a_plain_dict(drafter, target, mixed_scorer) -> None:
+    reasoner = SpecSearch(drafter, target, mixed_scorer, config={"width": 3, "n_drafts": 4})
+    assert reasoner.config == SpecSearchConfig(width=3, n_drafts=4)
+    assert reasoner.invoke(QUESTION).answer == "42"
+
+
+def test_a_bad_config_dict_names_the_field(drafter, target, mixed_scorer) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="widht"):
+        SpecSearch(drafter, target, mixed_scorer, config={"widht": 3})
+    with pytest.raises(ValidationError, match="theta"):
+        SpecSearch(drafter, target, mixed_scorer, config={"theta": 2.0})

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import pytest
+
+pytest.importorskip("torch", reason="the [transformers] extra (torch) is not installed")
+pytest.importorskip("transformers", reason="the [transformers] extra is not installed")
+
 import torch
 from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 

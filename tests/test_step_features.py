@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
+pytest.importorskip("torch", reason="the [transformers] extra (torch) is not installed")
 pytest.importorskip("transformers", reason="the [transformers] extra is not installed")
 
+import torch
 from tiny_models import tiny_qwen2, tiny_tokenizer
 
 from langgraph_specsearch.generators.base import GenerationSettings

@@ -5,6 +5,10 @@ from __future__ import annotations
 import threading
 
 import pytest
+
+pytest.importorskip("torch", reason="the [transformers] extra (torch) is not installed")
+pytest.importorskip("transformers", reason="the [transformers] extra is not installed")
+
 import torch
 
 from langgraph_specsearch.generators.base import (

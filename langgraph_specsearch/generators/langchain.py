@@ -9,6 +9,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel, BaseLanguageModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import var_child_runnable_config
 
 from langgraph_specsearch.generators.base import (
     GenerationSettings,
@@ -83,7 +84,7 @@ class LangChainThoughtGenerator:
         batch_config: RunnableConfig = dict(config or {})  # type: ignore[assignment]
         if self.max_concurrency is not None:
             batch_config["max_concurrency"] = self.max_concurrency
-        outputs = self.model.batch(inputs, batch_config, stop=[settings.delimiter])
+        outputs = self._batch(inputs, batch_config, [settings.delimiter])
         thoughts = [self._thought(output, settings.delimiter) for output in outputs]
         grouped: list[list[Thought]] = []
         offset = 0
@@ -91,6 +92,20 @@ class LangChainThoughtGenerator:
             grouped.append(thoughts[offset : offset + count])
             offset += count
         return grouped
+
+    def _batch(self, inputs: list[Any], config: RunnableConfig, stop: list[str]) -> list[Any]:
+        """``model.batch`` without the caller's ``max_concurrency``, which limits questions.
+
+        Inside a graph node LangChain's context holds the run's config, ``max_concurrency``
+        included, and every config the model builds inherits it. ``BaseLLM.batch`` splits its
+        inputs into chunks of ``max_concurrency`` and calls itself with the value set to None,
+        which the inherited one overrides again: it recursed until RecursionError.
+        """
+        token = var_child_runnable_config.set(_without_max_concurrency())
+        try:
+            return self.model.batch(inputs, config, stop=stop)
+        finally:
+            var_child_runnable_config.reset(token)
 
     def _thought(self, output: Any, delimiter: str) -> Thought:
         raw = _text_of(output)
@@ -102,6 +117,14 @@ class LangChainThoughtGenerator:
             tokens, estimated = len(_WORDS.findall(text)), True
         reason = "empty" if not text else ("delimiter" if found else "eos")
         return Thought(text=text, tokens=tokens, finish_reason=reason, tokens_estimated=estimated)
+
+
+def _without_max_concurrency() -> RunnableConfig | None:
+    """The inherited run config, minus ``max_concurrency``."""
+    inherited = var_child_runnable_config.get()
+    if not inherited or "max_concurrency" not in inherited:
+        return inherited
+    return {k: v for k, v in inherited.items() if k != "max_concurrency"}  # type: ignore[return-value]
 
 
 def _text_of(output: Any) -> str:

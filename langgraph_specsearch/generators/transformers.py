@@ -14,6 +14,8 @@ call from throughput measured on this generator, and the call reports which one 
 from __future__ import annotations
 
 import contextlib
+import inspect
+import logging
 import math
 import threading
 import time
@@ -424,7 +426,7 @@ class TransformersThoughtGenerator:
             )
             self.share_prefix = False
             return None
-        cache = out.past_key_values
+        cache = getattr(out, cache_argument(self.model))
         cache.reorder_cache(torch.tensor(source, device=input_ids.device))
         return cache
 
@@ -470,11 +472,11 @@ class TransformersThoughtGenerator:
             capture = self.step_features if assistant is None else None
             if assistant is not None:
                 extra["assistant_model"] = assistant.model
-            with torch.inference_mode(), self._draft_length(assistant):
+            with torch.inference_mode(), self._draft_length(assistant), _quiet_assisted(assistant):
                 if assistant is None and self.share_prefix:
                     cache = self._shared_prefill(input_ids, mask)
                     if cache is not None:
-                        extra["past_key_values"] = cache
+                        extra[cache_argument(self.model)] = cache
                 sampler = self._nucleus_sampler(settings, assistant)
                 if sampler is not None:
                     extra["logits_processor"] = LogitsProcessorList([sampler])
@@ -613,6 +615,47 @@ class TransformersThoughtGenerator:
         helper = assistant if strategy == "speculative" else None
         thoughts = self._run(question, paths, counts, settings, strategy, helper)  # type: ignore[arg-type]
         return thoughts, strategy
+
+
+def cache_argument(module: Any) -> str:
+    """The name ``module``'s forward (and ``generate``) takes and returns its key/value cache by.
+
+    ``cache`` in current transformers, where ``past_key_values`` still works but warns on every
+    run; ``past_key_values`` in the 5.x releases before the rename.
+    """
+    try:
+        parameters = inspect.signature(module.forward).parameters
+    except (AttributeError, TypeError, ValueError):
+        return "past_key_values"
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefix)
+
+
+# transformers' own assisted decoding passes its assistant a generation config together with
+# max_new_tokens, and then warns the caller that this is deprecated: nothing a caller can change.
+_ASSISTED_NOTICE = _DropMessage("Passing `generation_config` together with generation-related")
+
+
+@contextlib.contextmanager
+def _quiet_assisted(assistant: Any) -> Iterator[None]:
+    """Keep transformers' notice about its own assisted-decoding call off the user's terminal."""
+    if assistant is None:
+        yield
+        return
+    logger = logging.getLogger("transformers.generation.utils")
+    logger.addFilter(_ASSISTED_NOTICE)
+    try:
+        yield
+    finally:
+        logger.removeFilter(_ASSISTED_NOTICE)
 
 
 def _model_name(model: Any) -> str:

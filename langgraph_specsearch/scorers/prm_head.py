@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from langgraph_specsearch.generators.step_features import FeatureSpec, RawFeatures
-from langgraph_specsearch.generators.transformers import PRM_HEAD_SYSTEM_PROMPT
+from langgraph_specsearch.generators.transformers import PRM_HEAD_SYSTEM_PROMPT, cache_argument
 
 WEIGHTS_DIR = Path(str(files("langgraph_specsearch") / "weights"))
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "prm_head_qwen05b.safetensors"
@@ -121,7 +121,7 @@ def extract_features(
             use_cache=True,
             output_hidden_states=True,
         )
-        prefix_cache = out.past_key_values
+        prefix_cache = getattr(out, cache_argument(model))
         prefix_final = out.hidden_states[-1][0, -1]
 
     order = sorted(range(len(prompts)), key=lambda i: len(ids[i]))
@@ -143,7 +143,7 @@ def extract_features(
             cache = copy.deepcopy(prefix_cache)
             if len(chunk) > 1:
                 cache.batch_repeat_interleave(len(chunk))
-            kwargs["past_key_values"] = cache
+            kwargs[cache_argument(model)] = cache
         out = model(
             batch.to(device),
             attention_mask=mask.to(device),

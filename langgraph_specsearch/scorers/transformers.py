@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
+from langgraph_specsearch.generators.transformers import cache_argument
+
 if TYPE_CHECKING:
     from langgraph_specsearch.generators.transformers import TransformersThoughtGenerator
 
@@ -218,8 +220,8 @@ class LikelihoodScorer:
                     input_ids=ids,
                     attention_mask=full_mask,
                     position_ids=positions,
-                    past_key_values=batch_cache,
                     use_cache=True,
+                    **{cache_argument(decoder): batch_cache},
                 )[0]
                 for local, index in enumerate(chunk):
                     count = len(steps[index])
@@ -248,8 +250,9 @@ class LikelihoodScorer:
         cache = copy.deepcopy(self._prefixes[base][0]) if base else None
         ids = torch.tensor([context[len(base) :]], dtype=torch.long, device=device)
         positions = torch.arange(len(base), len(context), device=device)[None]
-        out = decoder(input_ids=ids, position_ids=positions, past_key_values=cache, use_cache=True)
-        state = (out.past_key_values, out[0][:, -1])
+        name = cache_argument(decoder)
+        out = decoder(input_ids=ids, position_ids=positions, use_cache=True, **{name: cache})
+        state = (getattr(out, name), out[0][:, -1])
         if self.prefix_cache_size:
             self._prefixes[context] = state
             while len(self._prefixes) > self.prefix_cache_size:

@@ -17,18 +17,39 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def _require_parts() -> None:
-    from langgraph_specsearch.presets.assets import EXTRA_HINT, parts_installed
+def in_ci() -> bool:
+    """Whether this is a CI run (``CI`` set, as GitHub Actions and most CI services do)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
-    for role in ("drafter", "target"):
-        if not parts_installed(role):
-            pytest.skip(f"the default {role} model's part packages are missing ({EXTRA_HINT})")
+
+def require_model(name: str) -> None:
+    """Skip when the model ``name``'s packages are missing; in CI fail instead.
+
+    CI installs them (the README's test command), so a missing one there is a broken install,
+    which a skip would pass silently.
+    """
+    from langgraph_specsearch.presets.assets import SPECS, parts_installed
+
+    if parts_installed(name):
+        return
+    spec = SPECS[name]
+    message = f"the {spec.upstream} model's packages are missing ({spec.install_hint})"
+    if in_ci():
+        pytest.fail(f"{message}; CI={os.environ['CI']}: a missing model package fails the run")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def require_models():
+    """``require_model`` as a fixture, for the test modules' own model fixtures."""
+    return require_model
 
 
 @pytest.fixture(scope="session")
 def real_pair():
     """``(drafter, target)`` loaded once per session (converted into the cache on first use)."""
-    _require_parts()
+    require_model("drafter")
+    require_model("target")
     from langgraph_specsearch.presets.assets import load_default_pair
 
     return load_default_pair()

@@ -19,15 +19,10 @@ N_PAIRS = 6
 
 
 @pytest.fixture(scope="module")
-def drafter():
-    from langgraph_specsearch.presets.assets import (
-        EXTRA_HINT,
-        load_default_generator,
-        parts_installed,
-    )
+def drafter(require_models):
+    from langgraph_specsearch.presets.assets import load_default_generator
 
-    if not parts_installed("drafter"):
-        pytest.skip(f"the default drafter's part packages are missing ({EXTRA_HINT})")
+    require_models("drafter")
     return load_default_generator("drafter")
 
 

@@ -93,7 +93,7 @@ def test_likelihood_scorer_ranks_correct_over_wrong_over_irrelevant(real_pair):
 def test_specsearch_solves_an_easy_gsm8k_problem_end_to_end(real_pair):
     """The main job's settings: its default scorer, N=3, M=3; drafts must really be used."""
     from langgraph_specsearch import SpecSearch, SpecSearchConfig
-    from langgraph_specsearch.cli import DEFAULT_SCORER, make_scorer
+    from langgraph_specsearch.presets import DEFAULT_SCORER, make_scorer
 
     drafter, target = real_pair
     config = SpecSearchConfig(width=3, n_drafts=3, max_depth=8, max_step_tokens=64, seed=0)

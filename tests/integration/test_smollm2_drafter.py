@@ -11,11 +11,10 @@ pytestmark = pytest.mark.real_models
 
 
 @pytest.fixture(scope="module")
-def smollm2():
-    from langgraph_specsearch.presets.assets import SPECS, load_default_generator, parts_installed
+def smollm2(require_models):
+    from langgraph_specsearch.presets.assets import load_default_generator
 
-    if not parts_installed("smollm2-135m"):
-        pytest.skip(f"SmolLM2-135M is not installed ({SPECS['smollm2-135m'].install_hint})")
+    require_models("smollm2-135m")
     return load_default_generator("smollm2-135m")
 
 
@@ -31,7 +30,7 @@ def test_smollm2_drafts_thoughts_but_is_no_token_level_assistant(smollm2, real_p
 
 def test_specsearch_with_smollm2_corrects_with_batched_target_generation(smollm2, real_pair):
     from langgraph_specsearch import SpecSearch, SpecSearchConfig
-    from langgraph_specsearch.cli import DEFAULT_SCORER, make_scorer
+    from langgraph_specsearch.presets import DEFAULT_SCORER, make_scorer
 
     _, target = real_pair
     scorer = make_scorer(DEFAULT_SCORER, smollm2, target)
