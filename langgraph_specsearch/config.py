@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-Mode = Literal["specsearch", "target_only", "target_speculative", "drafter_only"]
+Mode = Literal["specsearch", "auto", "target_only", "target_speculative", "drafter_only"]
 ThresholdPolicy = Literal["ema", "fixed", "random", "none"]
 Aggregator = Literal["mean", "max", "ucb"]
 CorrectionStrategy = Literal["auto", "speculative", "batched"]
@@ -28,8 +28,9 @@ class SpecSearchConfig(BaseModel):
 
     mode: Mode = Field(
         "specsearch",
-        description="specsearch (the method), target_only (AR baseline), target_speculative "
-        "(SpS baseline), drafter_only (small model only).",
+        description="specsearch (the method), auto (SpecSearch that drafts a step only when "
+        "measured costs say it pays), target_only (AR baseline), target_speculative (SpS "
+        "baseline), drafter_only (small model only).",
     )
     search: Search = Field(
         "beam",
@@ -143,6 +144,11 @@ class SpecSearchConfig(BaseModel):
     def drafts_per_node(self) -> int:
         """M, resolved: the paper's 2N unless set."""
         return self.n_drafts if self.n_drafts is not None else 2 * self.width
+
+    @property
+    def speculates(self) -> bool:
+        """Whether drafts meet the threshold: ``specsearch``, and ``auto`` when it drafts."""
+        return self.mode in ("specsearch", "auto")
 
     @property
     def recursion_limit(self) -> int:

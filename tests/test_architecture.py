@@ -27,7 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "search": {"config"},
     "generators": {"config"},
     "scorers": {"generators"},
-    "graph": {"config", "search", "generators", "scorers"},
+    "graph": {"config", "search", "generators", "scorers", "inputs"},
     "runnable": {"config", "graph", "scorers", "search", "inputs"},
     "inputs": {"config", "graph"},
     "presets": {"config", "generators", "scorers"},

@@ -119,7 +119,7 @@ def test_studio_sees_typed_input_and_output(server: str) -> None:
     client = langgraph_sdk.get_sync_client(url=server)
     assistant = client.assistants.search(graph_id="specsearch")[0]
     schemas = client.assistants.get_schemas(assistant["assistant_id"])
-    assert set(schemas["input_schema"]["properties"]) == {"question"}
+    assert set(schemas["input_schema"]["properties"]) == {"question", "messages"}
     assert {"answer", "steps", "stats", "nodes"} <= set(schemas["output_schema"]["properties"])
 
 

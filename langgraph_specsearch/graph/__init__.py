@@ -6,9 +6,9 @@ May import ``search``, ``generators``, ``scorers`` and ``config``; nothing in th
 
 from langgraph_specsearch.graph.deps import DEFAULT_DRAFTER_RETRY, SearchDeps
 from langgraph_specsearch.graph.factory import create_specsearch_graph
-from langgraph_specsearch.graph.prepare import validate_question
 from langgraph_specsearch.graph.state import InputState, OutputState, SpecSearchState
 from langgraph_specsearch.graph.stats import RunStats
+from langgraph_specsearch.inputs import validate_question
 
 __all__ = [
     "DEFAULT_DRAFTER_RETRY",

@@ -10,6 +10,7 @@ a retried nor a resumed scorer failure pays for the most expensive work of the s
 
 from __future__ import annotations
 
+import time
 from collections import ChainMap, Counter
 from collections.abc import Callable
 from dataclasses import asdict
@@ -52,6 +53,7 @@ def make_correct(outer: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig
         drafter_only = deps.config.mode == "drafter_only"
         counts = [0 if drafter_only else deps.config.width - taken[p] for p in frontier]
         created: dict[str, ThoughtNode] = {}
+        start = time.perf_counter()
         with timed(stats, "correct"):
             if sum(counts):
                 paths = [path_steps(nodes, f) for f in frontier]
@@ -69,6 +71,7 @@ def make_correct(outer: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig
             scores, invalid = call_with_retry(
                 lambda: deps.score(state["question"], view, list(created)), deps.retry_policy
             )
+        deps.measure("target", len(created), time.perf_counter() - start)
         for node_id, score in scores.items():
             created[node_id]["score"] = score
         stats["invalid_scores"] += invalid
@@ -109,7 +112,7 @@ def _write(
     """The target's thoughts and how they were written ("speculative" or "batched")."""
     mode, choice = deps.config.mode, deps.config.correction
     wants_speculative = mode == "target_speculative" or (
-        mode == "specsearch" and choice != "batched"
+        deps.config.speculates and choice != "batched"
     )
     if wants_speculative and deps.speculative:
         groups, strategy = deps.target.generate_speculative(  # type: ignore[attr-defined]

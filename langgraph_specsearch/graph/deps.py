@@ -23,6 +23,7 @@ from langgraph_specsearch.generators.base import (
 from langgraph_specsearch.generators.langchain import LangChainThoughtGenerator
 from langgraph_specsearch.scorers.base import Scorer, score_last_steps
 from langgraph_specsearch.search.seeding import Role, step_seed
+from langgraph_specsearch.search.speculation import SpeculationMemory
 from langgraph_specsearch.search.thoughts import ThoughtNode, scorable
 from langgraph_specsearch.search.tree import path_steps
 
@@ -40,6 +41,7 @@ class SearchDeps:
     drafter_retry: RetryPolicy = DEFAULT_DRAFTER_RETRY
     retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None
     draft_likelihoods: tuple[Scorer, Scorer] | None = None
+    memory: SpeculationMemory = field(default_factory=SpeculationMemory, repr=False)
     speculative: bool = field(init=False)
     _runs: dict[SpecSearchConfig, SearchDeps] = field(default_factory=dict, init=False, repr=False)
 
@@ -59,7 +61,7 @@ class SearchDeps:
             )
         if (
             self.config.acceptance == "logprob"
-            and self.config.mode == "specsearch"
+            and self.config.speculates
             and self.draft_likelihoods is None
         ):
             raise ValueError(
@@ -87,6 +89,11 @@ class SearchDeps:
         """The deps under the settings ``prepare`` stored for this run (none in 0.1.0 states)."""
         settings = state.get("settings")
         return self.for_run(SpecSearchConfig.model_validate(settings)) if settings else self
+
+    def measure(self, kind: str, rows: int, seconds: float) -> None:
+        """Remember a call's cost for ``mode="auto"`` (other modes need no measurements)."""
+        if self.config.mode == "auto" and rows:
+            self.memory.add(kind, rows, seconds)
 
     def settings(self, step: int, role: Role) -> GenerationSettings:
         """Sampling settings with a seed fixed by (run seed, step, role): runs are repeatable."""

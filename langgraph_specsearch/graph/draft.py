@@ -6,6 +6,7 @@ every slot to ``correct``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from langgraph_specsearch.graph.events import brief, emit
 from langgraph_specsearch.graph.retry import call_with_retry
 from langgraph_specsearch.graph.state import SpecSearchState
 from langgraph_specsearch.graph.stats import RunStats, copy_stats, count_tokens, timed
+from langgraph_specsearch.search.speculation import Decision, decide
 from langgraph_specsearch.search.thoughts import ThoughtNode, new_children
 from langgraph_specsearch.search.threshold import drafts_per_node, estimates
 from langgraph_specsearch.search.tree import path_steps
@@ -33,21 +35,32 @@ def make_draft(outer: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig],
         step = state["depth"] + 1
         frontier = state["frontier"]
         created: dict[str, ThoughtNode] = {}
+        decisions: list[Decision] = []
         with timed(stats, "draft"):
             bars = estimates(nodes, frontier, state["threshold"], deps.config)
             counts = [drafts_per_node(deps.config, estimate) for estimate in bars]
+            if sum(counts) and deps.config.mode == "auto":
+                records, acceptance = deps.memory.snapshot()
+                decisions.append(decide(records, acceptance, len(frontier), step, deps.config))
+                counts = counts if decisions[0]["draft"] else [0] * len(counts)
+                kind = "drafted" if decisions[0]["draft"] else "target"
+                stats["speculation_steps"][kind] = stats["speculation_steps"].get(kind, 0) + 1
             if sum(counts):
                 paths = [path_steps(nodes, f) for f in frontier]
+                start = time.perf_counter()
                 groups = _draft_or_fall_back(
                     deps, state["question"], paths, counts, step, config, stats
                 )
+                deps.measure("draft", sum(counts), time.perf_counter() - start)
                 created = new_children(nodes, frontier, paths, groups, "drafter", "drafted")
                 for group in groups:
                     for thought in group:
                         count_tokens(stats, "drafter", thought)
         stats["drafted"] += len(created)
-        emit("draft", step, [brief(n) for n in created.values()], config)
-        return {"nodes": created, "candidates": list(created), "stats": stats}
+        extra = {"decision": decisions[0]} if decisions else {}
+        emit("draft", step, [brief(n) for n in created.values()], config, **extra)
+        update = {"nodes": created, "candidates": list(created), "stats": stats}
+        return {**update, "speculation": decisions} if decisions else update
 
     return draft
 

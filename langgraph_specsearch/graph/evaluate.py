@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,8 +24,10 @@ def make_evaluate(
         stats, nodes = copy_stats(state["stats"]), state["nodes"]
         step = state["depth"] + 1
         drafts = [i for i in step_candidates(state) if nodes[i]["model"] == "drafter"]
+        start = time.perf_counter()
         with timed(stats, "evaluate"):
             scores, invalid = deps.score(state["question"], nodes, drafts)
+        deps.measure("draft_score", len(drafts), time.perf_counter() - start)
         stats["invalid_scores"] += invalid
         emit("evaluate", step, [{"id": i, "score": scores.get(i)} for i in drafts], config)
         return {"nodes": {i: {"score": score} for i, score in scores.items()}, "stats": stats}

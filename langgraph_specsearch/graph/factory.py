@@ -11,7 +11,8 @@ child; ``drafter_only`` accepts every draft.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
@@ -42,7 +43,7 @@ def create_specsearch_graph(
     target: object,
     scorer: Scorer,
     *,
-    config: SpecSearchConfig | None = None,
+    config: SpecSearchConfig | Mapping[str, Any] | None = None,
     checkpointer: Checkpointer | BaseCheckpointSaver | None = None,
     name: str = "specsearch",
     retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
@@ -61,7 +62,7 @@ def create_specsearch_graph(
     each returning a step's log-probability under its model (e.g. ``LikelihoodScorer`` with
     ``raw=True``): only the ``acceptance="logprob"`` ablation needs it.
     """
-    config = config or SpecSearchConfig()
+    config = SpecSearchConfig.model_validate(config or {})
     check_scorer(scorer)
     deps = SearchDeps(
         drafter=as_thought_generator(drafter, "drafter"),

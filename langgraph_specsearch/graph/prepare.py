@@ -17,17 +17,13 @@ from langgraph.types import Overwrite
 from langgraph_specsearch.config import run_config
 from langgraph_specsearch.graph.deps import SearchDeps
 from langgraph_specsearch.graph.state import InputState, initial_state
+from langgraph_specsearch.inputs import (
+    check_question_length,
+    question_from_input,
+)
 
-_FRESH = ("nodes", "threshold_history", "completed")  # keys with reducers, replaced whole
-
-
-def validate_question(question: object) -> str:
-    """The question as a non-empty string, or a ValueError/TypeError that says what is wrong."""
-    if not isinstance(question, str):
-        raise TypeError(f"question must be a string, got {type(question).__name__}")
-    if not question.strip():
-        raise ValueError("question is empty: give the problem to solve")
-    return question
+# keys with reducers, replaced whole
+_FRESH = ("nodes", "threshold_history", "completed", "speculation")
 
 
 def make_prepare(outer: SearchDeps) -> Callable[[InputState, RunnableConfig], dict[str, Any]]:
@@ -36,7 +32,8 @@ def make_prepare(outer: SearchDeps) -> Callable[[InputState, RunnableConfig], di
     def prepare(state: InputState, config: RunnableConfig) -> dict[str, Any]:
         settings = run_config(outer.config, get_runtime().context, config.get("configurable"))
         outer.for_run(settings)  # e.g. target_speculative without a speculative target: refused
-        question = validate_question(state.get("question"))
+        question = question_from_input(state)
+        check_question_length(question, settings)
         for generator in (outer.drafter, outer.target):
             check = getattr(generator, "check_question", None)
             if check is not None:
@@ -45,6 +42,7 @@ def make_prepare(outer: SearchDeps) -> Callable[[InputState, RunnableConfig], di
         for key in _FRESH:
             fresh[key] = Overwrite(fresh[key])
         fresh["settings"] = settings.model_dump()
+        fresh["messages"] = []  # read once: a reused thread never answers old messages again
         return fresh
 
     return prepare

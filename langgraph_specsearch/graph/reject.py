@@ -35,7 +35,7 @@ def make_reject(outer: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig]
         frontier = state["frontier"]
         rng = random.Random(step_seed(settings.seed, step, "reject"))
         drafts = [nodes[i] for i in step_candidates(state) if nodes[i]["model"] == "drafter"]
-        by_logprob = settings.acceptance == "logprob" and settings.mode == "specsearch"
+        by_logprob = settings.acceptance == "logprob" and settings.speculates
         decisions = []
         with timed(stats, "reject"):
             bars = [
@@ -71,6 +71,8 @@ def make_reject(outer: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig]
         accepted_now = sum(1 for d in decisions if d["accepted"])
         stats["accepted"] += accepted_now
         stats["rejected"] += len(decisions) - accepted_now
+        if deps.config.mode == "auto":
+            deps.memory.judged(len(decisions), accepted_now)
         extra: dict[str, Any] = {"threshold": threshold_in_force(state["threshold"], settings)}
         if settings.threshold_scope == "path":
             extra["threshold"] = bars[0] if len(bars) == 1 else None

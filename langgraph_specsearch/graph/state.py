@@ -12,9 +12,11 @@ import operator
 from collections.abc import Mapping
 from typing import Annotated, Any
 
+from langchain_core.messages import AnyMessage
 from typing_extensions import TypedDict  # pydantic needs it for JSON schemas on Python < 3.12
 
 from langgraph_specsearch.graph.stats import RunStats, empty_stats
+from langgraph_specsearch.search.speculation import Decision
 from langgraph_specsearch.search.thoughts import ROOT_ID, ThoughtNode, ThresholdRecord, root_node
 
 
@@ -40,10 +42,11 @@ def merge_nodes(
     return merged
 
 
-class InputState(TypedDict):
-    """What a caller gives the graph."""
+class InputState(TypedDict, total=False):
+    """What a caller gives the graph: a question, or a chat whose last user message is one."""
 
     question: str
+    messages: list[AnyMessage]  # no reducer: the last value wins, and prepare clears it
 
 
 class OutputState(TypedDict):
@@ -57,6 +60,7 @@ class OutputState(TypedDict):
     nodes: Annotated[dict[str, ThoughtNode], merge_nodes]
     threshold_history: Annotated[list[ThresholdRecord], operator.add]
     best: str | None
+    speculation: Annotated[list[Decision], operator.add]
 
 
 class MctsState(TypedDict):
@@ -122,4 +126,5 @@ def initial_state(question: str) -> dict[str, object]:
         "best": None,
         "settings": None,
         "mcts": None,
+        "speculation": [],
     }

@@ -39,6 +39,7 @@ class RunStats(MctsCounters):
     invalid_scores: int
     failures: list[dict[str, object]]
     steps: int
+    speculation_steps: dict[str, int]
 
 
 def empty_stats() -> RunStats:
@@ -58,6 +59,7 @@ def empty_stats() -> RunStats:
         invalid_scores=0,
         failures=[],
         steps=0,
+        speculation_steps={},
     )
 
 
@@ -67,6 +69,7 @@ def copy_stats(stats: RunStats) -> RunStats:
     for key in ("tokens", "seconds", "correction_strategies"):
         copied[key] = dict(stats[key])  # type: ignore[literal-required]
     copied["failures"] = list(stats["failures"])
+    copied["speculation_steps"] = dict(stats.get("speculation_steps", {}))  # absent in 0.1.0
     return copied  # type: ignore[return-value]
 
 

@@ -158,7 +158,7 @@ def needs_target_warmup(current: float | None, config: SpecSearchConfig) -> bool
     """Under the EMA policy an expansion with no estimate yet is written by the target, to start
     one (the first step; under the per-path history, any node whose path has no target scores)."""
     return (
-        config.mode == "specsearch"
+        config.speculates
         and config.acceptance == "threshold"
         and config.threshold == "ema"
         and current is None
@@ -170,7 +170,7 @@ def drafts_per_node(config: SpecSearchConfig, current: float | None) -> int:
     N // 2 for the half-split ablation (as the authors' 3 of 6), else M."""
     if config.mode == "drafter_only":
         return config.width
-    if config.mode != "specsearch" or needs_target_warmup(current, config):
+    if not config.speculates or needs_target_warmup(current, config):
         return 0
     if config.acceptance == "half_split":
         return config.width // 2

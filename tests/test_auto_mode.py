@@ -1,0 +1,124 @@
+"""``mode="auto"``: SpecSearch that drafts a step only when measured costs say it pays.
+
+The policy is checked by hand on its pure functions; the graph is checked with simulated models
+that advance a fake clock by known costs (the nodes read ``perf_counter`` from their modules), so
+no test depends on this machine's speed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from langgraph_specsearch import (
+    GenerationSettings,
+    SpecSearchConfig,
+    Thought,
+    create_specsearch_graph,
+)
+from langgraph_specsearch.search.speculation import (
+    PRIOR_FIXED_SHARE,
+    CostRecord,
+    decide,
+    expected_draft_step,
+    fit_cost,
+)
+
+CONFIG = SpecSearchConfig(mode="auto", beam_width=2, width=3, n_drafts=3, max_depth=6, seed=2)
+
+
+def _rec(kind: str, rows: int, seconds: float) -> CostRecord:
+    return CostRecord(kind=kind, rows=rows, seconds=seconds)
+
+
+def test_fit_is_least_squares_and_splits_a_single_size_by_the_prior() -> None:
+    assert fit_cost([_rec("target", 2, 3.0), _rec("target", 6, 5.0)], "target") == (2.0, 0.5)
+    fixed, per_row = fit_cost([_rec("target", 4, 2.0)], "target")
+    assert fixed == pytest.approx(PRIOR_FIXED_SHARE * 2.0)
+    assert fixed + 4 * per_row == pytest.approx(2.0)
+    assert fit_cost([_rec("draft", 4, 2.0)], "target") is None
+
+
+def test_expected_draft_step_by_hand() -> None:
+    draft, target = (1.0, 0.1), (2.0, 0.5)
+    # one node, M = N = 1: accepted with p -> no correction; else one target row
+    assert expected_draft_step(draft, target, 1, 1, 1, 0.25) == pytest.approx(1.1 + 0.75 * 2.5)
+    assert expected_draft_step(draft, target, 2, 3, 3, 1.0) == pytest.approx(1.6)
+    assert expected_draft_step(draft, target, 2, 3, 3, 0.0) == pytest.approx(1.6 + 2.0 + 3.0)
+
+
+def test_decisions() -> None:
+    target = [_rec("target", 3, 3.0), _rec("target", 6, 4.5)]  # 1.5 s + 0.5 s per row
+    first = decide([], None, 1, 1, CONFIG)
+    assert not first["draft"] and "no target step" in first["reason"]
+    explore = decide(target, None, 2, 2, CONFIG)
+    assert explore["draft"] and "draft once" in explore["reason"]
+    cheap = [*target, _rec("draft", 6, 0.6), _rec("draft", 3, 0.45), _rec("draft_score", 6, 0.3)]
+    assert decide(cheap, 0.9, 2, 3, CONFIG)["draft"]
+    assert not decide(cheap, 0.0, 2, 3, CONFIG)["draft"]  # nothing accepted: pure overhead
+    dear = [*target, _rec("draft", 6, 4.0), _rec("draft_score", 6, 0.3)]
+    decision = decide(dear, 0.9, 2, 3, CONFIG)
+    assert not decision["draft"]
+    assert decision["expected_draft_step_seconds"] > decision["target_step_seconds"] == 4.5
+
+
+class Clock:
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Simulated:
+    """Each call costs ``fixed + per_row * rows`` seconds of the fake clock."""
+
+    def __init__(self, name: str, clock: Clock, fixed: float, per_row: float) -> None:
+        self.name, self.clock, self.fixed, self.per_row = name, clock, fixed, per_row
+
+    def generate(
+        self,
+        question: str,
+        paths: Sequence[Sequence[str]],
+        counts: Sequence[int],
+        settings: GenerationSettings,
+    ) -> list[list[Thought]]:
+        self.clock.now += self.fixed + self.per_row * sum(counts)
+        return [
+            [Thought(f"{self.name} {len(path) + 1} {i} {settings.seed}", 5) for i in range(count)]
+            for path, count in zip(paths, counts, strict=True)
+        ]
+
+
+def _score(question: str, steps: list[str]) -> float:
+    return 0.9 if steps[-1].startswith("small") else 0.5  # drafts always clear the bar
+
+
+def _auto_graph(monkeypatch: pytest.MonkeyPatch, drafter_cost: tuple[float, float]) -> Any:
+    clock = Clock()
+    for module in ("draft", "evaluate", "correct"):
+        monkeypatch.setattr(f"langgraph_specsearch.graph.{module}.time.perf_counter", clock)
+    drafter = Simulated("small", clock, *drafter_cost)
+    target = Simulated("big", clock, 2.0, 0.5)
+    return create_specsearch_graph(drafter, target, _score, config=CONFIG)
+
+
+def test_auto_keeps_drafting_when_the_drafter_is_cheap(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = _auto_graph(monkeypatch, (0.2, 0.05)).invoke({"question": "What is 2 + 2?"})
+    decisions = result["speculation"]
+    assert [d["draft"] for d in decisions] == [True] * len(decisions)
+    assert len(decisions) == CONFIG.max_depth - 1  # every step after the target's warm-up
+    assert result["stats"]["speculation_steps"] == {"drafted": len(decisions)}
+
+
+def test_auto_stops_drafting_after_one_measured_loss(monkeypatch: pytest.MonkeyPatch) -> None:
+    graph = _auto_graph(monkeypatch, (2.0, 0.5))  # as dear as the target
+    events = list(graph.stream({"question": "What is 2 + 2?"}, stream_mode="custom"))
+    drafts = [e for e in events if e["stage"] == "draft" and "decision" in e]
+    assert [e["decision"]["draft"] for e in drafts] == [True] + [False] * (len(drafts) - 1)
+    assert len(drafts) > 2
+    # the next problem on the same graph starts from what was measured: no exploration
+    result = graph.invoke({"question": "What is 3 + 3?"})
+    assert not any(d["draft"] for d in result["speculation"])
+    assert result["stats"]["drafted"] == 0
