@@ -178,6 +178,25 @@ def tree(args: argparse.Namespace) -> int:
     return 0
 
 
+def estimate(args: argparse.Namespace) -> int:
+    """Measure the pair on this machine and a few problems; predict each mode and advise."""
+    from langgraph_specsearch.bench.data import default_problems_path, load_jsonl
+    from langgraph_specsearch.bench.estimate import estimate as run_estimate
+    from langgraph_specsearch.bench.estimate import format_estimate
+
+    if args.problems < 1:
+        raise CliError("--problems must be at least 1")
+    config = config_from_args(args, "specsearch")
+    drafter, target, scorer = load_real_models(args.scorer, args.drafter)
+    questions = [p.question for p in load_jsonl(default_problems_path())[: args.problems]]
+    _log(f"measuring the pair, then {len(questions)} problem(s) with SpecSearch ...")
+    found = run_estimate(
+        drafter, target, scorer, config, questions, engine=type(target).__name__
+    )
+    print(json.dumps(found.to_dict(), indent=2) if args.json else format_estimate(found))
+    return 0
+
+
 def bench(args: argparse.Namespace) -> int:
     from langgraph_specsearch.bench.runner import main as bench_main
 
@@ -202,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     solve_parser.add_argument(
         "--mode",
         default="specsearch",
-        choices=["specsearch", "target_only", "target_speculative", "drafter_only"],
+        choices=["specsearch", "auto", "target_only", "target_speculative", "drafter_only"],
+        help="auto: SpecSearch that drafts a step only when measured costs say it pays",
     )
     solve_parser.add_argument(
         "--scorer",
@@ -232,6 +252,20 @@ def build_parser() -> argparse.ArgumentParser:
     tree_parser.add_argument("--format", choices=["mermaid", "png"], default="mermaid")
     tree_parser.add_argument("--output", help="write here instead of standard output")
     tree_parser.set_defaults(func=tree)
+
+    estimate_parser = commands.add_parser(
+        "estimate",
+        help="predict whether speculation pays on this pair and machine",
+        description="Measure each model's calls at a few batch sizes and the scorer, run a few "
+        "GSM8K problems with SpecSearch for the acceptance rate, then print the predicted time "
+        "of each mode, the break-even acceptance, the cost ratio 2x would need, and advice.",
+    )
+    estimate_parser.add_argument("--problems", type=int, default=2, help="problems to run [2]")
+    estimate_parser.add_argument("--scorer", default=DEFAULT_SCORER, choices=SCORERS)
+    estimate_parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_drafter_option(estimate_parser)
+    add_search_options(estimate_parser)
+    estimate_parser.set_defaults(func=estimate)
 
     try:
         from langgraph_specsearch.bench.runner import add_bench_arguments

@@ -45,6 +45,7 @@ from langgraph_specsearch.presets import (
 from langgraph_specsearch.runnable import SpecSearch
 
 MODES = ("target_only", "target_speculative", "specsearch", "drafter_only")
+OPTIONAL_MODES = ("auto",)  # run when asked: --modes ... auto
 DEFAULT_DATA = default_problems_path()
 ReasonerFactory = Callable[[str], SpecSearch]
 
@@ -109,7 +110,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--n", type=int, default=30, help="problems (a seeded random subset)")
     parser.add_argument("--subset-seed", type=int, default=0, help="seed of the problem subset")
-    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument(
+        "--modes", nargs="+", default=list(MODES), choices=[*MODES, *OPTIONAL_MODES]
+    )
     parser.add_argument(
         "--variant",
         action="append",

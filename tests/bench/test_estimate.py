@@ -154,3 +154,27 @@ def test_estimate_measures_runs_and_predicts() -> None:
     assert found.measured["tokens_per_thought"] == pytest.approx(20.0)
     assert found.profile["target"]["decode_seconds"] == pytest.approx(TARGET.decode_seconds)
     assert found.recommended["mode"] == "specsearch"
+
+
+def test_the_cli_estimates_with_the_loaded_models(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``specsearch estimate`` measures the models it loads (simulated here) and advises."""
+    from langgraph_specsearch import cli
+    from langgraph_specsearch.bench import estimate as estimate_module
+
+    clock = Clock()
+    models = (
+        Simulated("small", clock, DRAFTER),
+        Simulated("big", clock, TARGET),
+        SimulatedScorer(clock, 0.2, 0.05, {"small": 0.9, "big": 0.5}),
+    )
+    monkeypatch.setattr(cli, "load_real_models", lambda scorer, drafter: models)
+    real = estimate_module.estimate
+    monkeypatch.setattr(
+        estimate_module, "estimate", lambda *a, **k: real(*a, **{**k, "clock": clock})
+    )
+    assert cli.main(["estimate", "--problems", "1", "--width", "3", "--n-drafts", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "predicted SpecSearch speedup over AR" in out
+    assert "recommended: mode=specsearch" in out
