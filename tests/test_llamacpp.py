@@ -1,0 +1,413 @@
+"""The llama.cpp engine without the real models: prompts, seeds, the GGUF cache, and the batch
+engine and likelihood scorer on a tiny random GGUF (tests/llamacpp_tiny.py) that loads in
+milliseconds. The real-model checks are in tests/integration/test_llamacpp.py."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import sys
+import types
+
+import pytest
+
+from langgraph_specsearch.generators.base import GenerationSettings, cut_at_delimiter
+from langgraph_specsearch.generators.llamacpp import (
+    DEFAULT_SYSTEM_PROMPT,
+    THREADS_ENV,
+    default_threads,
+    render_chat,
+    row_seed,
+)
+from langgraph_specsearch.presets import assets as model_assets
+from langgraph_specsearch.presets.assets import ModelAssetsError, ModelSpec
+
+QUESTION = "What is 2 + 2?"
+SAMPLED = GenerationSettings(max_new_tokens=48, temperature=1.0, top_p=0.95, seed=3)
+
+
+# ----------------------------------------------------------------------------- prompts
+QWEN_LIKE = (
+    "{%- if messages[0]['role'] == 'system' %}"
+    "{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}"
+    "{%- else %}{{- '<|im_start|>system\\nDefault.<|im_end|>\\n' }}{%- endif %}\n"
+    "{%- for message in messages %}"
+    "{%- if message.role == 'user' or (message.role == 'system' and not loop.first) "
+    "or message.role == 'assistant' %}"
+    "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}"
+    "{%- endif %}{%- endfor %}\n"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}\n"
+)
+TRIMMING = (  # a template that strips the message, so continuing must trim too
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content | trim }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+CONVERSATIONS = [
+    ([{"role": "system", "content": "S"}, {"role": "user", "content": "Q?"}], True, False),
+    ([{"role": "user", "content": "Q?"}], True, False),
+    (
+        [
+            {"role": "system", "content": "S"},
+            {"role": "user", "content": "Q?"},
+            {"role": "assistant", "content": "a\n\nb\n\n"},
+        ],
+        False,
+        True,
+    ),
+    ([{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "x  "}], False, True),
+]
+
+
+@pytest.mark.parametrize("template", [QWEN_LIKE, TRIMMING], ids=["qwen-like", "trimming"])
+@pytest.mark.parametrize("conversation", range(len(CONVERSATIONS)))
+def test_render_chat_matches_transformers_apply_chat_template(template, conversation):
+    pytest.importorskip("transformers")
+    from tiny_models import tiny_tokenizer
+
+    tokenizer = tiny_tokenizer()
+    tokenizer.chat_template = template
+    messages, generation, cont = CONVERSATIONS[conversation]
+    expected = tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=generation, continue_final_message=cont
+    )
+    assert (
+        render_chat(
+            template, messages, add_generation_prompt=generation, continue_final_message=cont
+        )
+        == expected
+    )
+
+
+def test_the_default_system_prompt_is_the_transformers_backends():
+    pytest.importorskip("torch")
+    from langgraph_specsearch.generators.transformers import (
+        DEFAULT_SYSTEM_PROMPT as TRANSFORMERS_PROMPT,
+    )
+
+    assert DEFAULT_SYSTEM_PROMPT == TRANSFORMERS_PROMPT
+
+
+def test_row_seeds_repeat_differ_by_row_and_by_seed_and_never_ask_for_a_random_one():
+    seeds = [[row_seed(seed, row) for row in range(50)] for seed in range(20)]
+    assert seeds == [[row_seed(seed, row) for row in range(50)] for seed in range(20)]
+    assert all(len(set(row)) == 50 for row in seeds)
+    assert len({tuple(row) for row in seeds}) == 20
+    assert all(0 <= s < 0xFFFFFFFF for row in seeds for s in row)
+
+
+def test_threads_default_to_the_cpu_count_unless_the_environment_says(monkeypatch):
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    import os
+
+    assert default_threads() == (os.cpu_count() or 1)
+    monkeypatch.setenv(THREADS_ENV, "1")
+    assert default_threads() == 1
+
+
+# ----------------------------------------------------------------------------- the GGUF cache
+@pytest.fixture
+def fake_gguf_parts(tmp_path, monkeypatch):
+    """Two installed "part packages" whose bytes concatenate to a known file."""
+    chunks = [b"GGUF" + bytes(range(40)), b"tail" * 20]
+    for index, chunk in enumerate(chunks, 1):
+        path = tmp_path / f"part{index}.bin"
+        path.write_bytes(chunk)
+        module = types.ModuleType(f"fake_llamacpp_part{index}")
+        module.get_part_path = lambda path=path: str(path)
+        monkeypatch.setitem(sys.modules, module.__name__, module)
+    whole = b"".join(chunks)
+    spec = ModelSpec(
+        role="drafter",
+        upstream="Fake/Tiny-Model",
+        module_prefix="fake_llamacpp_part",
+        package_prefix="fake-llamacpp-part",
+        version="1.0",
+        parts=2,
+        size=len(whole),
+        sha256=hashlib.sha256(whole).hexdigest(),
+        gguf_name="tiny-q4.gguf",
+    )
+    monkeypatch.setitem(model_assets.SPECS, "drafter", spec)
+    monkeypatch.setenv(model_assets.CACHE_ENV, str(tmp_path / "cache"))
+    return spec, whole, tmp_path
+
+
+def test_default_gguf_path_assembles_once_into_the_cache(fake_gguf_parts, monkeypatch):
+    spec, whole, tmp_path = fake_gguf_parts
+    path = model_assets.default_gguf_path("drafter")
+    assert path.read_bytes() == whole
+    assert path.parent.parent == tmp_path / "cache" and spec.sha256[:12] in path.name
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
+
+    def fail(*args, **kwargs):
+        raise AssertionError("assembled again")
+
+    monkeypatch.setattr(model_assets, "assemble_gguf", fail)
+    assert model_assets.default_gguf_path("drafter") == path
+
+
+def test_a_cached_gguf_of_the_wrong_size_is_assembled_again(fake_gguf_parts):
+    _, whole, _ = fake_gguf_parts
+    path = model_assets.default_gguf_path("drafter")
+    path.write_bytes(whole[:10])
+    assert model_assets.default_gguf_path("drafter").read_bytes() == whole
+
+
+def test_corrupt_parts_leave_no_cached_gguf(fake_gguf_parts, monkeypatch):
+    spec, _, _ = fake_gguf_parts
+    monkeypatch.setitem(model_assets.SPECS, "drafter", ModelSpec(**{**vars(spec), "sha256": "0"}))
+    with pytest.raises(ModelAssetsError, match="sha256"):
+        model_assets.default_gguf_path("drafter")
+    folder = model_assets.gguf_cache_path("drafter").parent
+    assert not any(folder.iterdir())
+
+
+def test_missing_parts_name_the_extra(fake_gguf_parts, monkeypatch):
+    monkeypatch.setitem(sys.modules, "fake_llamacpp_part2", None)
+    with pytest.raises(ModelAssetsError, match="pip install"):
+        model_assets.default_gguf_path("drafter")
+
+
+# ----------------------------------------------------------------------------- the engine
+@pytest.fixture(scope="module")
+def tiny_gguf(tmp_path_factory):
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("gguf")
+    from llamacpp_tiny import write_tiny_gguf
+
+    folder = tmp_path_factory.mktemp("tiny-gguf")
+    return write_tiny_gguf(folder / "tiny.gguf"), write_tiny_gguf(
+        folder / "flat.gguf", delimiter_bonus=0.0, eos_bonus=0.0
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_gguf):
+    from langgraph_specsearch.generators.llamacpp import LlamaCppModel
+
+    return LlamaCppModel(tiny_gguf[0])
+
+
+def _generator(model, **kwargs):
+    from langgraph_specsearch.generators.llamacpp import LlamaCppThoughtGenerator
+
+    kwargs.setdefault("n_ctx", 2048)
+    return LlamaCppThoughtGenerator(model, name="tiny", **kwargs)
+
+
+def test_exact_counts_per_path_in_one_batch(tiny_model):
+    generator = _generator(tiny_model)
+    result = generator.generate(QUESTION, [[], ["one step"], ["x"]], [3, 0, 2], SAMPLED)
+    assert [len(row) for row in result] == [3, 0, 2]
+    assert generator.last_details.model_calls == 1 and generator.last_details.sequences == 5
+    thoughts = [t for row in result for t in row]
+    assert [t.tokens for t in thoughts] == [len(ids) for ids in generator.last_token_ids]
+    assert all(0 < t.tokens <= SAMPLED.max_new_tokens for t in thoughts)
+    assert generator.last_details.new_tokens == sum(t.tokens for t in thoughts)
+    assert generator.generate(QUESTION, [[]], [0], SAMPLED) == [[]]
+    twice = generator.generate(QUESTION, [["same"], ["same"]], [1, 2], SAMPLED)
+    assert [len(row) for row in twice] == [1, 2]  # one prompt read for both paths
+
+
+def test_each_row_stops_at_the_token_that_completes_the_delimiter_or_at_eos(tiny_model):
+    generator = _generator(tiny_model)
+    model = generator.model
+    reasons = set()
+    for seed in range(4):
+        settings = GenerationSettings(max_new_tokens=48, temperature=1.0, top_p=1.0, seed=seed)
+        rows = generator.generate(QUESTION, [[], ["a"]], [4, 4], settings)
+        for thought, ids in zip(
+            [t for row in rows for t in row], generator.last_token_ids, strict=True
+        ):
+            reasons.add(thought.finish_reason)
+            text = model.detokenize(ids)
+            assert "\n\n" not in thought.text
+            if thought.finish_reason == "delimiter":
+                assert cut_at_delimiter(text, "\n\n")[1]
+                assert not cut_at_delimiter(model.detokenize(ids[:-1]), "\n\n")[1]
+                assert not model.is_eog(ids[-1])
+            elif thought.finish_reason == "eos":
+                assert model.is_eog(ids[-1]) and not any(model.is_eog(t) for t in ids[:-1])
+            elif thought.finish_reason == "length":
+                assert len(ids) == settings.max_new_tokens
+    assert {"delimiter", "eos"} <= reasons, reasons
+
+
+def test_another_delimiter_is_honoured(tiny_model):
+    generator = _generator(tiny_model)
+    settings = GenerationSettings(max_new_tokens=64, temperature=1.0, top_p=1.0, delimiter="a")
+    for thought, ids in zip(
+        generator.generate(QUESTION, [[]], [6], settings)[0],
+        generator.last_token_ids,
+        strict=True,
+    ):
+        assert "a" not in thought.text
+        if thought.finish_reason == "delimiter":
+            assert "a" in generator.model.detokenize(ids).lstrip("\n")
+
+
+def test_same_seed_same_thoughts_warm_or_cold_and_another_seed_differs(tiny_gguf, tiny_model):
+    from langgraph_specsearch.generators.llamacpp import LlamaCppModel
+
+    generator = _generator(tiny_model)
+    paths, counts = [[], ["a step"]], [3, 2]
+    first = generator.generate(QUESTION, paths, counts, SAMPLED)
+    assert generator.last_details.reused_tokens == 0
+    again = generator.generate(QUESTION, paths, counts, SAMPLED)
+    assert generator.last_details.reused_tokens > 0  # the prompts came from the cache
+    assert generator.last_details.prefill_tokens == 2  # only their last tokens were read
+    assert again == first
+    fresh = _generator(LlamaCppModel(tiny_gguf[0]))  # another load: the same numbers
+    assert fresh.generate(QUESTION, paths, counts, SAMPLED) == first
+    other = generator.generate(
+        QUESTION, paths, counts, GenerationSettings(**{**vars(SAMPLED), "seed": 4})
+    )
+    assert other != first
+    assert len({t.text for row in first for t in row}) > 1  # rows draw apart too
+
+
+def test_a_longer_path_reads_only_its_new_tokens(tiny_model):
+    generator = _generator(tiny_model)
+    generator.generate(QUESTION, [["first step"]], [1], SAMPLED)
+    prompt = generator.tokenize(generator.render_prompt(QUESTION, ["first step"], "\n\n"))
+    generator.generate(QUESTION, [["first step", "second"]], [2], SAMPLED)
+    longer = generator.tokenize(generator.render_prompt(QUESTION, ["first step", "second"], "\n\n"))
+    assert generator.last_details.reused_tokens == len(prompt)
+    assert generator.last_details.prefill_tokens == len(longer) - len(prompt)
+
+
+def test_chunked_calls_give_each_row_the_same_thoughts(tiny_model):
+    whole = _generator(tiny_model)
+    chunked = _generator(tiny_model, max_batch_size=2, prefix_cache_size=1)
+    paths, counts = [[], ["p"], ["q"]], [2, 2, 1]
+    expected = whole.generate(QUESTION, paths, counts, SAMPLED)
+    assert chunked.generate(QUESTION, paths, counts, SAMPLED) == expected
+    assert chunked.last_details.model_calls == 3
+
+
+def test_a_full_cache_drops_old_prompts_and_keeps_going(tiny_model):
+    generator = _generator(tiny_model, n_ctx=1024, prefix_cache_size=4)
+    settings = GenerationSettings(max_new_tokens=16, temperature=1.0, seed=1)
+    for index in range(6):
+        question = f"Question number {index}: " + "how many? " * 10
+        rows = generator.generate(question, [[], ["a"]], [2, 2], settings)
+        assert [len(row) for row in rows] == [2, 2]
+    assert generator.context.stats.evictions > 0 and len(generator.context.slots) <= 4
+    fresh = _generator(tiny_model, n_ctx=1024)  # no stale cells were read
+    assert fresh.generate(question, [[], ["a"]], [2, 2], settings) == rows
+
+
+def test_greedy_is_llama_cpps_own_greedy_continuation(tiny_gguf):
+    import llama_cpp
+
+    from langgraph_specsearch.generators.llamacpp import LlamaCppModel
+
+    flat = tiny_gguf[1]  # no delimiter bonus: greedy wanders through the vocabulary
+    generator = _generator(LlamaCppModel(flat))
+    settings = GenerationSettings(max_new_tokens=24, temperature=0.0, delimiter="@@")
+    rows = generator.generate(QUESTION, [["a"]], [3], settings)[0]
+    assert rows[0] == rows[1] == rows[2]
+    ids = generator.tokenize(generator.render_prompt(QUESTION, ["a"], "@@"))
+    reference = llama_cpp.Llama(model_path=str(flat), n_ctx=2048, verbose=False)
+    expected = []
+    for token in reference.generate(ids, temp=0.0, top_k=0, top_p=1.0, min_p=0.0):
+        expected.append(token)
+        if len(expected) == len(generator.last_token_ids[0]):
+            break
+    assert generator.last_token_ids[0] == expected
+
+
+def test_bad_calls_are_refused(tiny_model):
+    generator = _generator(tiny_model, n_ctx=1024)
+    with pytest.raises(ValueError, match="counts"):
+        generator.generate(QUESTION, [[]], [1, 2], SAMPLED)
+    with pytest.raises(ValueError, match=">= 0"):
+        generator.generate(QUESTION, [[]], [-1], SAMPLED)
+    with pytest.raises(ValueError, match="does not fit"):
+        generator.generate(QUESTION, [[]], [1], GenerationSettings(max_new_tokens=5000))
+    generator.check_question(QUESTION)
+    with pytest.raises(ValueError, match="question too long"):
+        generator.check_question("how many? " * 200)
+
+
+def test_a_missing_file_says_so(tmp_path):
+    pytest.importorskip("llama_cpp")
+    from langgraph_specsearch.generators.llamacpp import LlamaCppThoughtGenerator
+
+    with pytest.raises(FileNotFoundError):
+        LlamaCppThoughtGenerator.from_gguf(tmp_path / "missing.gguf")
+
+
+def test_the_graph_accepts_the_generator(tiny_model):
+    from langgraph_specsearch.generators.base import ThoughtGenerator
+
+    assert isinstance(_generator(tiny_model), ThoughtGenerator)
+
+
+# ----------------------------------------------------------------------------- the scorer
+PATHS = [
+    ["two plus two", "is four"],
+    ["two plus two", "is five"],
+    ["hmm"],
+    ["two plus two", ""],
+    ["two plus two", "is four"],  # a duplicate gets the very same score
+]
+
+
+def _reference_mean_log_prob(scorer, question, steps) -> float:
+    """The last step's mean log-prob from llama-cpp-python's own logits at every position."""
+    import llama_cpp
+    import numpy as np
+
+    prompt, pieces = scorer._layout(question, steps)
+    delimiter = scorer.generator.tokenize("\n\n")
+    context = list(prompt)
+    for piece in pieces[:-1]:
+        context += piece + delimiter
+    tokens = context + pieces[-1]
+    llm = llama_cpp.Llama(
+        model_path=str(scorer.generator.model.path), n_ctx=2048, logits_all=True, verbose=False
+    )
+    llm.eval(tokens)
+    scores = np.asarray(llm.scores[: len(tokens)], dtype=np.float64)
+    values = []
+    for offset, token in enumerate(pieces[-1]):
+        row = scores[len(context) + offset - 1]  # the position before predicts the token
+        top = row.max()
+        values.append(row[token] - top - math.log(np.exp(row - top).sum()))
+    return sum(values) / len(values)
+
+
+@pytest.fixture(scope="module")
+def tiny_scorer(tiny_model):
+    from langgraph_specsearch.scorers.llamacpp import LlamaCppLikelihoodScorer
+
+    return LlamaCppLikelihoodScorer.from_generator(_generator(tiny_model), raw=True, n_ctx=2048)
+
+
+def test_the_score_is_the_mean_log_prob_from_llama_cpps_logits(tiny_scorer):
+    got = tiny_scorer.score_last([QUESTION] * len(PATHS), PATHS)
+    expected = [_reference_mean_log_prob(tiny_scorer, QUESTION, steps) for steps in PATHS]
+    assert got == pytest.approx(expected, abs=1e-2)  # batch shapes round differently
+    assert got[0] == got[-1]
+
+
+def test_scores_repeat_exactly_from_the_cache_and_agree_across_interfaces(tiny_scorer):
+    from langgraph_specsearch.scorers.llamacpp import LlamaCppLikelihoodScorer
+
+    tiny_scorer.clear_prefix_cache()
+    first = tiny_scorer.score_last([QUESTION] * len(PATHS), PATHS)
+    before = tiny_scorer.context.stats.reused
+    assert tiny_scorer.score_last([QUESTION] * len(PATHS), PATHS) == first
+    assert tiny_scorer.context.stats.reused > before
+    every = tiny_scorer.score([QUESTION] * len(PATHS), PATHS)
+    assert [len(row) for row in every] == [len(p) for p in PATHS]
+    assert [row[-1] for row in every] == pytest.approx(first, abs=1e-3)
+    assert tiny_scorer(QUESTION, PATHS[0]) == pytest.approx(first[0], abs=1e-3)
+    squashed = LlamaCppLikelihoodScorer.from_generator(tiny_scorer.generator)
+    assert squashed.score_last([QUESTION], [PATHS[1]]) == pytest.approx(
+        [math.exp(first[1])], rel=1e-6
+    )
+    assert squashed.context.model is tiny_scorer.generator.model  # one load of the weights
+    with pytest.raises(ValueError, match="empty path"):
+        tiny_scorer.score_last([QUESTION], [[]])
