@@ -1,6 +1,6 @@
 """The llama.cpp engine without the real models: prompts, seeds, the GGUF cache, and the batch
 engine and likelihood scorer on a tiny random GGUF (tests/llamacpp_tiny.py) that loads in
-milliseconds. The real-model checks are in tests/integration/test_llamacpp.py."""
+milliseconds. The real-model checks are in tests/integration/test_llamacpp_real.py."""
 
 from __future__ import annotations
 
