@@ -10,6 +10,7 @@ import sys
 import types
 
 import pytest
+from extras import require_extra
 
 from langgraph_specsearch.generators.base import GenerationSettings, cut_at_delimiter
 from langgraph_specsearch.generators.llamacpp import (
@@ -61,7 +62,7 @@ CONVERSATIONS = [
 @pytest.mark.parametrize("template", [QWEN_LIKE, TRIMMING], ids=["qwen-like", "trimming"])
 @pytest.mark.parametrize("conversation", range(len(CONVERSATIONS)))
 def test_render_chat_matches_transformers_apply_chat_template(template, conversation):
-    pytest.importorskip("transformers")
+    require_extra("transformers", "transformers")
     from tiny_models import tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
@@ -79,7 +80,7 @@ def test_render_chat_matches_transformers_apply_chat_template(template, conversa
 
 
 def test_the_default_system_prompt_is_the_transformers_backends():
-    pytest.importorskip("torch")
+    require_extra("torch", "transformers")
     from langgraph_specsearch.generators.transformers import (
         DEFAULT_SYSTEM_PROMPT as TRANSFORMERS_PROMPT,
     )
@@ -171,8 +172,8 @@ def test_missing_parts_name_the_extra(fake_gguf_parts, monkeypatch):
 # ----------------------------------------------------------------------------- the engine
 @pytest.fixture(scope="module")
 def tiny_gguf(tmp_path_factory):
-    pytest.importorskip("llama_cpp")
-    pytest.importorskip("gguf")
+    require_extra("llama_cpp", "llamacpp")
+    require_extra("gguf", "transformers")
     from llamacpp_tiny import write_tiny_gguf
 
     folder = tmp_path_factory.mktemp("tiny-gguf")
@@ -331,7 +332,7 @@ def test_bad_calls_are_refused(tiny_model):
 
 
 def test_a_missing_file_says_so(tmp_path):
-    pytest.importorskip("llama_cpp")
+    require_extra("llama_cpp", "llamacpp")
     from langgraph_specsearch.generators.llamacpp import LlamaCppThoughtGenerator
 
     with pytest.raises(FileNotFoundError):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from extras import require_extra
 from fakes import AuthorScorer, ScriptedGenerator
 from langgraph.checkpoint.memory import InMemorySaver
 from test_search_correctness import PathGenerator, hash_scorer, path_of
@@ -619,7 +620,7 @@ def test_pictures_and_events_show_visits_and_values() -> None:
     assert all({"visits", "value"} <= set(i) for e in backups for i in e["items"])
     records = out["threshold_history"]
     assert records and all("node" in r for r in records)  # one record per expansion
-    pytest.importorskip("matplotlib")
+    require_extra("matplotlib", "bench")
     from langgraph_specsearch.search.render import draw_tree
 
     texts = [t.get_text() for t in draw_tree(tree).axes[0].texts]

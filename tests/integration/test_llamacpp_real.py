@@ -12,6 +12,7 @@ import statistics
 from pathlib import Path
 
 import pytest
+from extras import require_extra
 
 from langgraph_specsearch.generators.base import GenerationSettings, cut_at_delimiter
 
@@ -30,7 +31,7 @@ def llama_pair(require_models):
     """``(drafter, target)`` on llama.cpp, from the cached GGUFs (assembled on first use)."""
     require_models("drafter")
     require_models("target")
-    pytest.importorskip("llama_cpp", reason="the [llamacpp] extra is not installed")
+    require_extra("llama_cpp", "llamacpp")
     from langgraph_specsearch.presets.assets import load_default_llamacpp_generator
 
     return load_default_llamacpp_generator("drafter"), load_default_llamacpp_generator("target")
