@@ -46,18 +46,9 @@ from langgraph_specsearch.generators.base import (
     Thought,
     cut_at_delimiter,
 )
+from langgraph_specsearch.generators.prompts import DEFAULT_SYSTEM_PROMPT
 
 EXTRA_HINT = "pip install 'langgraph-specsearch[llamacpp]'"
-
-# The same prompt as the transformers backend's DEFAULT_SYSTEM_PROMPT (kept here so this engine
-# needs no torch; tests/test_llamacpp.py checks the two are equal).
-DEFAULT_SYSTEM_PROMPT = (
-    "Solve the math problem step by step. Write each step as its own paragraph: one short sentence "
-    "with one calculation, then a blank line. End with the step 'The answer is N.'\n\n"
-    "Example.\nQuestion: Tom has 3 boxes of 4 pens and gives away 5 pens. How many pens are left?"
-    "\n\nTom has 3 * 4 = 12 pens.\n\nAfter giving away 5 he has 12 - 5 = 7 pens.\n\n"
-    "The answer is 7."
-)
 
 _MAX_SEQUENCES = 256  # llama.cpp's LLAMA_MAX_SEQ
 _DEFAULT_SEED = 0xFFFFFFFF  # LLAMA_DEFAULT_SEED: "pick a random seed", never a row's seed

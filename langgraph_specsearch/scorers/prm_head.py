@@ -35,8 +35,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from langgraph_specsearch.generators.prompts import PRM_HEAD_SYSTEM_PROMPT
 from langgraph_specsearch.generators.step_features import FeatureSpec, RawFeatures
-from langgraph_specsearch.generators.transformers import PRM_HEAD_SYSTEM_PROMPT, cache_argument
+from langgraph_specsearch.generators.transformers import cache_argument
 
 WEIGHTS_DIR = Path(str(files("langgraph_specsearch") / "weights"))
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "prm_head_qwen05b.safetensors"
