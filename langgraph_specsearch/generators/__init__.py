@@ -1,8 +1,10 @@
 """Thought generators: the protocol drafters and targets implement, and one module per backend.
 
 ``base`` (the protocol and its data), ``langchain`` (any LangChain chat model or LLM),
+``openai_compatible`` (an OpenAI-compatible server: vLLM, SGLang, llama-server, TGI),
 ``transformers`` (in-process batched generation and assisted decoding), with its ``sampling`` and
-``step_features``. Backends import only ``base``; nothing here imports the graph.
+``step_features``, and ``llamacpp`` (in-process llama.cpp). Backends import only ``base`` and
+``prompts``; nothing here imports the graph.
 """
 
 from langgraph_specsearch.generators.base import (
@@ -16,10 +18,12 @@ from langgraph_specsearch.generators.langchain import (
     LangChainThoughtGenerator,
     as_thought_generator,
 )
+from langgraph_specsearch.generators.openai_compatible import OpenAICompatibleThoughtGenerator
 
 __all__ = [
     "GenerationSettings",
     "LangChainThoughtGenerator",
+    "OpenAICompatibleThoughtGenerator",
     "SpeculativeThoughtGenerator",
     "Thought",
     "ThoughtGenerator",

@@ -7,6 +7,7 @@ one call.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
@@ -105,3 +106,10 @@ def cut_at_delimiter(text: str, delimiter: str) -> tuple[str, bool]:
     if index == -1:
         return stripped.rstrip(), False
     return stripped[:index].rstrip(), True
+
+
+def request_seed(seed: int, key: object, row: int = 0) -> int:
+    """The seed of one request to a remote model: the search's seed mixed with the request's
+    prompt (``key``) and row, so nodes and rows differ and a seeded run repeats."""
+    digest = hashlib.blake2b(f"{seed}:{key!r}:{row}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "little") & 0x7FFFFFFF
