@@ -9,13 +9,14 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel, BaseLanguageModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
-from langchain_core.runnables.config import var_child_runnable_config
+from langchain_core.runnables.config import ContextThreadPoolExecutor, var_child_runnable_config
 
 from langgraph_specsearch.generators.base import (
     GenerationSettings,
     Thought,
     ThoughtGenerator,
     cut_at_delimiter,
+    request_seed,
 )
 
 SYSTEM_PROMPT = (
@@ -26,14 +27,24 @@ SYSTEM_PROMPT = (
 _WORDS = re.compile(r"\w+|[^\w\s]")
 
 
+# Per-call settings a model accepts when it declares them as fields (ChatOpenAI,
+# ChatHuggingFace, ...): the search's step length, sampling and seed, sent with each request.
+_SETTING_FIELDS = ("max_tokens", "temperature", "top_p", "seed")
+
+
 class LangChainThoughtGenerator:
-    """Writes thoughts with a LangChain model, all requests of a step in one ``batch`` call.
+    """Writes thoughts with a LangChain model, all requests of a step at once.
 
     The step delimiter is passed as a stop sequence and also cut client-side, since not every model
-    honours ``stop``. Sampling settings other than the stop sequence belong to the model itself (set
-    temperature on the model you pass). Token counts come from ``usage_metadata`` when the model
-    reports it; otherwise they are estimated by counting words and punctuation, and the result's
-    stats say so (``tokens_estimated``).
+    honours ``stop``. The search's settings go with every request where the model declares them
+    as fields (``max_tokens``, ``temperature``, ``top_p``, ``seed``: ChatOpenAI pointed at a
+    vLLM or llama-server does), so remote steps are bounded and seeded runs repeat; each request
+    gets its own seed, derived from the search's. A model with an ``n`` field (again ChatOpenAI)
+    gets one request per frontier node asking for all of its thoughts, and every choice is used;
+    other models get one input per thought in one ``batch`` call. ``send_settings=False`` leaves
+    all sampling to the model as constructed (``n`` included). Token counts come from
+    ``usage_metadata`` when the model reports it; otherwise they are estimated by counting words
+    and punctuation, and the result's stats say so (``tokens_estimated``).
     """
 
     def __init__(
@@ -43,11 +54,17 @@ class LangChainThoughtGenerator:
         name: str | None = None,
         system_prompt: str = SYSTEM_PROMPT,
         max_concurrency: int | None = None,
+        send_settings: bool = True,
     ) -> None:
         self.model = model
         self.name = name or type(model).__name__
         self.system_prompt = system_prompt
         self.max_concurrency = max_concurrency
+        fields = getattr(type(model), "model_fields", {})
+        self.setting_fields = (
+            tuple(f for f in _SETTING_FIELDS if f in fields) if send_settings else ()
+        )
+        self.uses_n = send_settings and "n" in fields
 
     def prompt(self, question: str, steps: Sequence[str], delimiter: str) -> Any:
         """The model input for continuing ``steps``: messages for a chat model, text for an LLM."""
@@ -73,18 +90,34 @@ class LangChainThoughtGenerator:
         *,
         config: RunnableConfig | None = None,
     ) -> list[list[Thought]]:
-        """Sample ``counts[i]`` next steps for each path in one batched call."""
-        inputs = [
-            self.prompt(question, path, settings.delimiter)
-            for path, count in zip(paths, counts, strict=True)
-            for _ in range(count)
-        ]
-        if not inputs:
+        """Sample ``counts[i]`` next steps for each path: one request per path with ``n`` where
+        the model has it, else one batched input per thought."""
+        if sum(counts) == 0:
             return [[] for _ in paths]
+        prompts = [self.prompt(question, path, settings.delimiter) for path in paths]
+        if self.uses_n:
+            return self._generate_n(prompts, counts, settings, config)
+        inputs = [
+            prompt for prompt, count in zip(prompts, counts, strict=True) for _ in range(count)
+        ]
+        seeds = [
+            request_seed(settings.seed, prompt, row)
+            for prompt, count in zip(prompts, counts, strict=True)
+            for row in range(count)
+        ]
         batch_config: RunnableConfig = dict(config or {})  # type: ignore[assignment]
         if self.max_concurrency is not None:
             batch_config["max_concurrency"] = self.max_concurrency
-        outputs = self._batch(inputs, batch_config, [settings.delimiter])
+        if "seed" in self.setting_fields:  # each input its own seed, or equal inputs would repeat
+            kwargs = {**self._settings(settings), "stop": [settings.delimiter]}
+            del kwargs["seed"]
+            call_config = {k: v for k, v in batch_config.items() if k != "max_concurrency"}
+            outputs = self._map(
+                lambda job: self.model.invoke(job[0], call_config, seed=job[1], **kwargs),  # type: ignore[arg-type]
+                list(zip(inputs, seeds, strict=True)),
+            )
+        else:
+            outputs = self._batch(inputs, batch_config, [settings.delimiter], settings)
         thoughts = [self._thought(output, settings.delimiter) for output in outputs]
         grouped: list[list[Thought]] = []
         offset = 0
@@ -93,8 +126,93 @@ class LangChainThoughtGenerator:
             offset += count
         return grouped
 
-    def _batch(self, inputs: list[Any], config: RunnableConfig, stop: list[str]) -> list[Any]:
-        """``model.batch`` without the caller's ``max_concurrency``, which limits questions.
+    def _settings(self, settings: GenerationSettings) -> dict[str, Any]:
+        values = {
+            "max_tokens": settings.max_new_tokens,
+            "temperature": settings.temperature,
+            "top_p": settings.top_p,
+            "seed": settings.seed,
+        }
+        return {name: values[name] for name in self.setting_fields}
+
+    def _generate_n(
+        self,
+        prompts: list[Any],
+        counts: Sequence[int],
+        settings: GenerationSettings,
+        config: RunnableConfig | None,
+    ) -> list[list[Thought]]:
+        """One ``generate`` call per path with ``n`` = its count; every choice becomes a thought."""
+        kwargs = self._settings(settings)
+        callbacks = (config or {}).get("callbacks")
+        jobs = [(i, count) for i, count in enumerate(counts) if count]
+
+        def one(job: tuple[int, int]) -> list[Thought]:
+            index, count = job
+            call = dict(kwargs)
+            if "seed" in call:
+                call["seed"] = request_seed(settings.seed, prompts[index], 0)
+            result = self.model.generate(
+                [prompts[index]], stop=[settings.delimiter], callbacks=callbacks, n=count, **call
+            )
+            generations = result.generations[0]
+            if len(generations) != count:
+                raise ValueError(
+                    f"{self.name} asked for n={count} completions and returned "
+                    f"{len(generations)}: the model or its server ignores `n`; wrap it as "
+                    "LangChainThoughtGenerator(model, send_settings=False)"
+                )
+            outputs = [getattr(g, "message", None) or g.text for g in generations]
+            return self._thoughts_of_choices(outputs, settings.delimiter)
+
+        answers = self._map(one, jobs)
+        grouped: list[list[Thought]] = [[] for _ in prompts]
+        for (index, _), thoughts in zip(jobs, answers, strict=True):
+            grouped[index] = thoughts
+        return grouped
+
+    def _map(self, function: Any, items: list[Any]) -> list[Any]:
+        """``function`` over ``items`` on at most ``max_concurrency`` threads, in order, with the
+        caller's LangChain context (callbacks, tracing) in each thread."""
+        workers = max(1, min(self.max_concurrency or len(items), len(items)))
+        with ContextThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(function, items))
+
+    def _thoughts_of_choices(self, outputs: list[Any], delimiter: str) -> list[Thought]:
+        """Thoughts of one request's choices. A server reports the usage of all choices
+        together, and LangChain copies it to each one: split it by text length then."""
+        thoughts = [self._thought(output, delimiter) for output in outputs]
+        usages = [getattr(output, "usage_metadata", None) for output in outputs]
+        if len(outputs) > 1 and usages[0] and all(u == usages[0] for u in usages):
+            total = int(usages[0].get("output_tokens") or 0)
+            weights = [max(1, len(_text_of(output))) for output in outputs]
+            thoughts = [
+                Thought(
+                    text=t.text,
+                    tokens=round(total * w / sum(weights)),
+                    finish_reason=t.finish_reason,
+                    tokens_estimated=t.tokens_estimated,
+                )
+                for t, w in zip(thoughts, weights, strict=True)
+            ]
+        return thoughts
+
+    def _batch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig,
+        stop: list[str],
+        settings: GenerationSettings | None = None,
+    ) -> list[Any]:
+        """``model.batch`` with the step's settings."""
+        kwargs = self._settings(settings) if settings else {}
+        return self._run_batch(
+            lambda items, cfg: self.model.batch(items, cfg, stop=stop, **kwargs), inputs, config
+        )
+
+    def _run_batch(self, call: Any, items: list[Any], config: RunnableConfig) -> list[Any]:
+        """Run ``call(items, config)`` without the caller's ``max_concurrency``, which limits
+        questions.
 
         Inside a graph node LangChain's context holds the run's config, ``max_concurrency``
         included, and every config the model builds inherits it. ``BaseLLM.batch`` splits its
@@ -103,7 +221,7 @@ class LangChainThoughtGenerator:
         """
         token = var_child_runnable_config.set(_without_max_concurrency())
         try:
-            return self.model.batch(inputs, config, stop=stop)
+            return call(items, config)
         finally:
             var_child_runnable_config.reset(token)
 
