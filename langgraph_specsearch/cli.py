@@ -15,9 +15,11 @@ from langgraph_specsearch.presets import (
     DEFAULT_SCORER,
     SCORERS,
     add_drafter_option,
+    add_engine_option,
     add_search_options,
     config_from_args,
     load_real_models,
+    resolve_engine,
 )
 from langgraph_specsearch.presets.assets import ModelAssetsError
 
@@ -79,12 +81,13 @@ def solve(args: argparse.Namespace) -> int:
     config = _settings(args)
     try:  # before loading the models, which takes a while
         question = checked_question(args.question, config)
+        engine = resolve_engine(args.engine, args.scorer, [config.mode])
     except (TypeError, ValueError) as error:
         raise CliError(str(error)) from error
-    drafter, target, scorer = load_real_models(args.scorer, args.drafter)
+    drafter, target, scorer = load_real_models(args.scorer, args.drafter, engine)
     reasoner = SpecSearch(drafter=drafter, target=target, scorer=scorer, config=config)
     _log(
-        f"searching ({config.mode}, B={config.beam_width}, N={config.width}, "
+        f"searching ({config.mode} on {engine}, B={config.beam_width}, N={config.width}, "
         f"M={config.drafts_per_node}) ..."
     )
     final: dict[str, Any] = {}
@@ -98,6 +101,7 @@ def solve(args: argparse.Namespace) -> int:
     result = SearchResult.from_state(question, final)
     data = result.to_dict()
     data["scorer"] = args.scorer
+    data["engine"] = engine
     if args.output:
         _write(args.output, json.dumps(data, indent=2))
     if args.json:
@@ -187,12 +191,14 @@ def estimate(args: argparse.Namespace) -> int:
     if args.problems < 1:
         raise CliError("--problems must be at least 1")
     config = config_from_args(args, "specsearch")
-    drafter, target, scorer = load_real_models(args.scorer, args.drafter)
+    try:
+        engine = resolve_engine(args.engine, args.scorer)
+    except ValueError as error:
+        raise CliError(str(error)) from error
+    drafter, target, scorer = load_real_models(args.scorer, args.drafter, engine)
     questions = [p.question for p in load_jsonl(default_problems_path())[: args.problems]]
     _log(f"measuring the pair, then {len(questions)} problem(s) with SpecSearch ...")
-    found = run_estimate(
-        drafter, target, scorer, config, questions, engine=type(target).__name__
-    )
+    found = run_estimate(drafter, target, scorer, config, questions, engine=engine)
     print(json.dumps(found.to_dict(), indent=2) if args.json else format_estimate(found))
     return 0
 
@@ -232,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
         "measured on the drafter's steps; prm-head: a value head on the drafter, nearly free]",
     )
     add_drafter_option(solve_parser)
+    add_engine_option(solve_parser)
     solve_parser.add_argument(
         "--json", action="store_true", help="print one JSON object (a summary without the tree)"
     )
@@ -264,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     estimate_parser.add_argument("--scorer", default=DEFAULT_SCORER, choices=SCORERS)
     estimate_parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_drafter_option(estimate_parser)
+    add_engine_option(estimate_parser)
     add_search_options(estimate_parser)
     estimate_parser.set_defaults(func=estimate)
 
@@ -278,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_bench_arguments(bench_parser)
     add_drafter_option(bench_parser)
+    add_engine_option(bench_parser)
     add_search_options(bench_parser)
     bench_parser.set_defaults(func=bench)
     return parser

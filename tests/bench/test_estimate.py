@@ -169,7 +169,7 @@ def test_the_cli_estimates_with_the_loaded_models(
         Simulated("big", clock, TARGET),
         SimulatedScorer(clock, 0.2, 0.05, {"small": 0.9, "big": 0.5}),
     )
-    monkeypatch.setattr(cli, "load_real_models", lambda scorer, drafter: models)
+    monkeypatch.setattr(cli, "load_real_models", lambda scorer, drafter, engine: models)
     real = estimate_module.estimate
     monkeypatch.setattr(
         estimate_module, "estimate", lambda *a, **k: real(*a, **{**k, "clock": clock})

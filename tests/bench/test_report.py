@@ -236,3 +236,23 @@ def test_every_mode_has_its_speedup_against_the_best_baseline() -> None:
     by_mode = build_summary(records)["speedup_vs_best_baseline_by_mode"]
     assert by_mode[SPEC] == pytest.approx(2.0)  # ratios 2.0, 0.5, 3.0
     assert by_mode[AR] == pytest.approx(1.0)  # ratios 0.8, 1.0, 1.0
+
+
+def test_the_best_baseline_is_the_fastest_large_model_only_mode_on_any_engine() -> None:
+    """Per problem, min over AR, SpS and AR on other engines; with only AR run, AR itself."""
+    records = [
+        _rec("p1", AR, 30.0, True),
+        _rec("p1", "target_only@llamacpp", 12.0, True),
+        _rec("p1", SPEC, 10.0, True),
+        _rec("p2", AR, 20.0, True),
+        _rec("p2", "target_only@llamacpp", 40.0, True),
+        _rec("p2", SPEC, 10.0, True),
+    ]
+    summary = build_summary(records)
+    assert summary["baseline_modes"] == [AR, "target_only@llamacpp"]
+    # best: p1 12 (llama.cpp), p2 20 (AR) -> ratios 1.2 and 2.0 -> median 1.6
+    assert summary["speedup_vs_best_baseline"] == pytest.approx(1.6)
+    assert summary["speedup_vs_ar"] == pytest.approx(2.5)
+    only_ar = build_summary([r for r in records if r["mode"] != "target_only@llamacpp"])
+    assert only_ar["speedup_vs_best_baseline"] == pytest.approx(2.5)  # AR alone is the baseline
+    assert "AR on llamacpp" in terminal_table(summary)

@@ -139,7 +139,7 @@ def test_sps_keeps_a_shared_vocabulary_assistant_when_the_drafter_has_another(
     drafter = DemoModel("smollm2", 0.6)
     loaded: list[str] = []
 
-    def fake_models(scorer: str, drafter_name: str) -> tuple:
+    def fake_models(scorer: str, drafter_name: str, engine: str | None = None) -> tuple:
         loaded.append(drafter_name)
         return drafter, target, DemoScorer()
 

@@ -1,0 +1,189 @@
+"""Which engine a command runs on (issue 16.2): llama.cpp by default where it is installed,
+transformers where only it can do the job, and a clear refusal, before any model loads, of an
+engine that cannot run what was asked."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from langgraph_specsearch import cli
+from langgraph_specsearch.presets import models as presets_models
+from langgraph_specsearch.presets import resolve_engine
+
+
+@pytest.fixture
+def llamacpp_installed(monkeypatch: pytest.MonkeyPatch):
+    """Pretend llama-cpp-python is (True) or is not (False) installed."""
+    real = importlib.util.find_spec
+    monkeypatch.delenv("SPECSEARCH_ENGINE", raising=False)
+
+    def choose(installed: bool) -> None:
+        def find_spec(name: str, *args: object):
+            if name == "llama_cpp":
+                return real("json") if installed else None
+            return real(name, *args)
+
+        monkeypatch.setattr(presets_models.importlib.util, "find_spec", find_spec)
+
+    return choose
+
+
+def test_llamacpp_is_the_default_where_it_is_installed(llamacpp_installed) -> None:
+    llamacpp_installed(True)
+    assert resolve_engine(None, "likelihood-target") == "llamacpp"
+    assert resolve_engine(None, "likelihood-target", ["specsearch", "target_only"]) == "llamacpp"
+    llamacpp_installed(False)
+    assert resolve_engine(None, "likelihood-target") == "transformers"
+
+
+def test_what_only_transformers_can_run_picks_it_by_itself(llamacpp_installed) -> None:
+    llamacpp_installed(True)
+    assert resolve_engine(None, "prm-head") == "transformers"
+    assert resolve_engine(None, "likelihood-target", ["target_speculative"]) == "transformers"
+
+
+def test_a_named_engine_that_cannot_run_the_request_is_refused(llamacpp_installed) -> None:
+    llamacpp_installed(True)
+    with pytest.raises(ValueError, match=r"hidden states.*--engine transformers"):
+        resolve_engine("llamacpp", "prm-head")
+    with pytest.raises(ValueError, match=r"token-level speculative.*--engine transformers"):
+        resolve_engine("llamacpp", "likelihood-target", ["target_only", "target_speculative"])
+    with pytest.raises(ValueError, match="unknown engine 'vllm'"):
+        resolve_engine("vllm", "likelihood-target")
+    assert resolve_engine("transformers", "likelihood-target") == "transformers"
+
+
+def test_llamacpp_without_the_package_names_the_extra(llamacpp_installed) -> None:
+    llamacpp_installed(False)
+    with pytest.raises(ValueError, match=r"langgraph-specsearch\[llamacpp\]"):
+        resolve_engine("llamacpp", "likelihood-target")
+
+
+def test_the_environment_chooses_the_default(llamacpp_installed, monkeypatch) -> None:
+    llamacpp_installed(True)
+    monkeypatch.setenv("SPECSEARCH_ENGINE", "transformers")
+    assert resolve_engine(None, "likelihood-target") == "transformers"
+    monkeypatch.setenv("SPECSEARCH_ENGINE", "onnx")
+    with pytest.raises(ValueError, match="SPECSEARCH_ENGINE='onnx'"):
+        resolve_engine(None, "likelihood-target")
+
+
+def test_solve_refuses_an_impossible_engine_before_loading(
+    llamacpp_installed, monkeypatch, capsys
+) -> None:
+    llamacpp_installed(True)
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("models were loaded for settings that should have been refused")
+
+    monkeypatch.setattr(cli, "load_real_models", refuse)
+    assert cli.main(["solve", "2+2?", "--engine", "llamacpp", "--scorer", "prm-head"]) == 2
+    err = capsys.readouterr().err
+    assert "--engine transformers" in err and "Traceback" not in err
+
+
+def test_solve_loads_on_the_resolved_engine_and_reports_it(
+    llamacpp_installed, monkeypatch, capsys
+) -> None:
+    from langgraph_specsearch.testing import demo_models
+
+    llamacpp_installed(True)
+    engines: list[str | None] = []
+
+    def load(scorer: str, drafter: str, engine: str | None = None):
+        engines.append(engine)
+        return demo_models()
+
+    monkeypatch.setattr(cli, "load_real_models", load)
+    assert cli.main(["solve", "2+2?", "--json", "--max-depth", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["engine"] == "llamacpp"
+    assert cli.main(["solve", "2+2?", "--json", "--max-depth", "2", "--scorer", "prm-head"]) == 0
+    assert json.loads(capsys.readouterr().out)["engine"] == "transformers"
+    assert engines == ["llamacpp", "transformers"]
+
+
+def test_bench_records_the_engine_and_refuses_sps_on_llamacpp(
+    llamacpp_installed, monkeypatch, tmp_path: Path
+) -> None:
+    from langgraph_specsearch.bench import runner
+    from langgraph_specsearch.testing import DEMO_PROBLEMS, DemoModel, DemoScorer
+
+    demo_data = tmp_path / "problems.jsonl"
+    problem = DEMO_PROBLEMS[0]
+    demo_data.write_text(
+        json.dumps({"question": problem.question, "answer": f"#### {problem.answer}"})
+    )
+
+    llamacpp_installed(True)
+    loaded: list[str | None] = []
+
+    def load(scorer: str, drafter: str, engine: str | None = None):
+        loaded.append(engine)
+        return DemoModel("drafter", 0.7), DemoModel("target", 0.9), DemoScorer()
+
+    monkeypatch.setattr(runner, "load_real_models", load)
+    args = ["bench", "--data", str(demo_data), "--n", "1", "--out-dir", str(tmp_path)]
+    args += ["--width", "2", "--no-plots", "--max-depth", "2"]
+    with pytest.raises(SystemExit, match="--engine transformers"):
+        cli.main([*args, "--run-name", "sps", "--engine", "llamacpp"])  # all modes: SpS too
+    assert loaded == []
+    assert cli.main([*args, "--run-name", "ar", "--modes", "target_only", "specsearch"]) == 0
+    summary = json.loads((tmp_path / "ar" / "summary.json").read_text())
+    assert loaded == ["llamacpp"]
+    assert summary["engine"] == "llamacpp" == summary["models"]["engine"]
+    assert summary["models"]["weights"] == "GGUF as shipped"
+
+
+def test_make_scorer_scores_on_the_generators_engine(tmp_path: Path) -> None:
+    from extras import require_extra
+
+    require_extra("llama_cpp", "llamacpp")
+    require_extra("gguf", "transformers")
+    from llamacpp_tiny import write_tiny_gguf
+
+    from langgraph_specsearch.generators.llamacpp import LlamaCppThoughtGenerator
+    from langgraph_specsearch.presets import make_scorer
+    from langgraph_specsearch.scorers.llamacpp import LlamaCppLikelihoodScorer
+
+    generator = LlamaCppThoughtGenerator.from_gguf(write_tiny_gguf(tmp_path / "t.gguf"), n_ctx=512)
+    scorer = make_scorer("likelihood-target", generator, generator)
+    assert isinstance(scorer, LlamaCppLikelihoodScorer) and scorer.generator is generator
+    with pytest.raises(ValueError, match="--engine transformers"):
+        make_scorer("prm-head", generator, generator)
+
+
+def test_bench_runs_ar_on_other_engines_as_baselines(
+    llamacpp_installed, monkeypatch, tmp_path: Path
+) -> None:
+    from langgraph_specsearch.bench import runner
+    from langgraph_specsearch.testing import DEMO_PROBLEMS, DemoModel, DemoScorer
+
+    llamacpp_installed(True)
+    data = tmp_path / "problems.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps({"question": p.question, "answer": f"#### {p.answer}"}) + "\n"
+            for p in DEMO_PROBLEMS[:2]
+        )
+    )
+    loaded: list[str | None] = []
+
+    def load(scorer: str, drafter: str, engine: str | None = None):
+        loaded.append(engine)
+        return DemoModel(f"d-{engine}", 0.7), DemoModel(f"t-{engine}", 0.9), DemoScorer()
+
+    monkeypatch.setattr(runner, "load_real_models", load)
+    args = ["bench", "--data", str(data), "--n", "2", "--out-dir", str(tmp_path), "--no-plots"]
+    args += ["--run-name", "x", "--width", "2", "--max-depth", "2", "--engine", "transformers"]
+    args += ["--modes", "target_only", "specsearch", "--baseline-engines", "llamacpp"]
+    assert cli.main(args) == 0
+    assert loaded == ["transformers", "llamacpp"]
+    summary = json.loads((tmp_path / "x" / "summary.json").read_text())
+    assert summary["baseline_modes"] == ["target_only", "target_only@llamacpp"]
+    assert summary["n_runs"]["target_only@llamacpp"] == 2
+    assert summary["models"]["target@llamacpp"] == "t-llamacpp (llamacpp)"
+    assert summary["engine"] == "transformers"
