@@ -191,6 +191,7 @@ class OpenAICompatibleThoughtGenerator:
         """One HTTP exchange, retried on 5xx, 429, timeouts and dropped connections."""
         import httpx
 
+        where = path if path.startswith("http") else f"{self.base_url}{path}"
         delay = 0.5
         for attempt in range(self.max_retries + 1):
             last = attempt == self.max_retries
@@ -200,7 +201,7 @@ class OpenAICompatibleThoughtGenerator:
             except httpx.TransportError as error:  # refused, reset, timed out
                 if last:
                     raise ServerError(
-                        f"cannot reach {self.base_url}{path} ({type(error).__name__}: {error}); "
+                        f"cannot reach {where} ({type(error).__name__}: {error}); "
                         "is the server running, and is base_url right (it usually ends in /v1)?"
                     ) from error
             else:
@@ -208,8 +209,7 @@ class OpenAICompatibleThoughtGenerator:
                     return response.json()
                 if response.status_code not in _RETRY_STATUS or last:
                     raise ServerError(
-                        f"{self.base_url}{path} answered {response.status_code}: "
-                        f"{response.text[:500]}"
+                        f"{where} answered {response.status_code}: {response.text[:500]}"
                     )
             time.sleep(delay)
             delay *= 2
