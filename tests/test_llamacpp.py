@@ -412,3 +412,41 @@ def test_scores_repeat_exactly_from_the_cache_and_agree_across_interfaces(tiny_s
     assert squashed.context.model is tiny_scorer.generator.model  # one load of the weights
     with pytest.raises(ValueError, match="empty path"):
         tiny_scorer.score_last([QUESTION], [[]])
+
+
+def test_steps_the_scoring_model_wrote_are_scored_from_their_generation(tiny_model):
+    """Free self-scoring on llama.cpp (issue 16): the generator keeps each delimiter-ended step's
+    mean log-prob from the raw logits it sampled from, and the scorer uses it instead of a pass.
+    The kept value is the mean a pass computes over the same generated tokens (the random tiny
+    model writes bytes that are not UTF-8, so its text does not re-tokenize to them; the real
+    model's agreement through text is checked in tests/integration/test_llamacpp_real.py)."""
+    from langgraph_specsearch.scorers.llamacpp import LlamaCppLikelihoodScorer
+
+    writer = _generator(tiny_model)
+    free = LlamaCppLikelihoodScorer.from_generator(writer, raw=True, n_ctx=2048)
+    paid = LlamaCppLikelihoodScorer.from_generator(
+        _generator(tiny_model), raw=True, n_ctx=2048, reuse_generation=False
+    )
+    paths = [[], ["First step."]]
+    groups = writer.generate(QUESTION, paths, [4, 4], SAMPLED)
+    rows = [
+        (path, thought, ids)
+        for (path, thought), ids in zip(
+            [(p, t) for p, g in zip(paths, groups, strict=True) for t in g],
+            writer.last_token_ids,
+            strict=True,
+        )
+        if thought.finish_reason == "delimiter"
+    ]
+    assert rows, "the tiny model should end some steps at the delimiter"
+    for path, thought, ids in rows:
+        prompt = writer.render_prompt(QUESTION, path, "\n\n")
+        span = len(ids) - 1  # the last token is the delimiter alone
+        found = paid._log_probs([writer.tokenize(prompt)], [ids[:span]], [set(range(span))])[0]
+        expected = sum(found.values()) / span
+        assert writer.self_scores.get(prompt, thought.text) == pytest.approx(expected, abs=1e-3)
+    written = [[*path, thought.text] for path, thought, _ in rows]
+    free.score_last([QUESTION] * len(written), written)
+    assert free.reused == len(written) and paid.reused == 0
+    free.score_last([QUESTION], [["First step.", "a step it never wrote"]])
+    assert free.reused == len(written)

@@ -151,3 +151,30 @@ def test_the_head_scores_drafted_steps_without_a_second_pass(model, tokenizer, m
     # which the pass would append, is scored by the pass, in the same call
     mixed = scorer.score_last(["1 + 2"] * 3, [drafted[0], ["1 + 2 = 4"], undelimited[0]])
     assert passes[-1] == 2 and mixed[0] == pytest.approx(free[0])
+
+
+def test_the_likelihood_scorer_reuses_the_scoring_models_own_generation(model, tokenizer) -> None:
+    """Free self-scoring (issue 16): a step the scoring model wrote is scored from the logits of
+    the pass that wrote it; it matches a separate pass, and other steps still get the pass."""
+    from langgraph_specsearch.scorers.transformers import LikelihoodScorer
+
+    writer = TransformersThoughtGenerator(model, tokenizer, name="tiny", share_prefix=False)
+    free = LikelihoodScorer.from_generator(writer)
+    fresh = TransformersThoughtGenerator(model, tokenizer, name="tiny", share_prefix=False)
+    paid = LikelihoodScorer.from_generator(fresh, reuse_generation=False)
+    settings = GenerationSettings(max_new_tokens=16, temperature=1.0, seed=7, delimiter="\n\n")
+    paths = [["1 + 2"], ["1 + 2", "= 3"]]
+    groups = writer.generate("5 - 4", paths, [4, 4], settings)
+    written = [
+        [*path, t.text] for path, group in zip(paths, groups, strict=True) for t in group
+        if t.finish_reason == "delimiter"
+    ]  # fmt: skip
+    assert written, "the tiny model should end some steps at the delimiter"
+    questions = ["5 - 4"] * len(written)
+    assert free.score_last(questions, written) == pytest.approx(
+        paid.score_last(questions, written), rel=1e-3
+    )
+    assert free.reused == len(written) and paid.reused == 0
+    other = [["1 + 2", "not written by it"]]
+    free.score_last(["5 - 4"], other)
+    assert free.reused == len(written)  # a step it did not write is read by a pass

@@ -29,6 +29,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -47,6 +48,7 @@ from langgraph_specsearch.generators.base import (
     cut_at_delimiter,
 )
 from langgraph_specsearch.generators.prompts import DEFAULT_SYSTEM_PROMPT
+from langgraph_specsearch.generators.self_scores import SelfScoreCache, step_span
 
 EXTRA_HINT = "pip install 'langgraph-specsearch[llamacpp]'"
 
@@ -570,6 +572,16 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 
 
 # ----------------------------------------------------------------------------------- sampling
+def log_softmax_at(logits: Any) -> Callable[[int], float]:
+    """A function token -> log p(token) for one row of logits (log-sum-exp in float64)."""
+    import numpy as np
+
+    row = np.asarray(logits, dtype=np.float64)
+    top = row.max()
+    total = top + math.log(float(np.exp(row - top).sum()))
+    return lambda token: float(row[token] - total)
+
+
 def row_seed(seed: int, row: int) -> int:
     """Row ``row``'s sampler seed: a hash of the call's seed and the row, so rows differ, runs
     repeat, and a different call seed changes every row."""
@@ -599,6 +611,7 @@ class _Row:
     ids: list[int] = field(default_factory=list)
     text: bytearray = field(default_factory=bytearray)
     reason: FinishReason | None = None
+    logprobs: list[float] = field(default_factory=list)  # only while recording self-scores
 
 
 @dataclass
@@ -663,6 +676,15 @@ class LlamaCppThoughtGenerator:
         self.last_details = LlamaCppStats()
         self.total = LlamaCppStats()
         self.last_token_ids: list[list[int]] = []
+        self.self_scores: SelfScoreCache | None = None  # see record_self_scores
+
+    def record_self_scores(self, capacity: int = 4096) -> SelfScoreCache:
+        """Keep the mean log-prob of each step this model writes (from the raw logits it sampled
+        from), keyed by prompt and step text, for its own likelihood scorer
+        (:mod:`.self_scores`); costs one log-sum-exp per row per token."""
+        if self.self_scores is None:
+            self.self_scores = SelfScoreCache(capacity)
+        return self.self_scores
 
     @classmethod
     def from_gguf(
@@ -731,14 +753,17 @@ class LlamaCppThoughtGenerator:
             raise ValueError(f"counts must be >= 0, got {list(counts)}")
         start = time.perf_counter()
         prompts: list[list[int]] = []
+        texts: list[str] = []  # each prompt's text (the self-score key)
         index: dict[tuple[int, ...], int] = {}  # two paths with the same steps share a prompt
         rows: list[int] = []  # each row's prompt index
         for steps, count in zip(paths, counts, strict=True):
             if count:
-                ids = self.tokenize(self.render_prompt(question, steps, settings.delimiter))
+                text = self.render_prompt(question, steps, settings.delimiter)
+                ids = self.tokenize(text)
                 if tuple(ids) not in index:
                     index[tuple(ids)] = len(prompts)
                     prompts.append(ids)
+                    texts.append(text)
                 rows.extend([index[tuple(ids)]] * count)
         details = LlamaCppStats(sequences=len(rows))
         results: list[tuple[Thought, list[int]]] = []
@@ -746,7 +771,9 @@ class LlamaCppThoughtGenerator:
             with self.lock:
                 before = (self.context.stats.prefilled, self.context.stats.reused)
                 for chunk in self._chunks(prompts, rows, settings.max_new_tokens):
-                    results.extend(self._generate_chunk(prompts, rows, chunk, settings, details))
+                    done = self._generate_chunk(prompts, rows, chunk, settings, details)
+                    self._keep_self_scores([texts[rows[row]] for row in chunk], done)
+                    results.extend((thought, ids) for thought, ids, _ in done)
                     details.model_calls += 1
                 details.prefill_tokens = self.context.stats.prefilled - before[0]
                 details.reused_tokens = self.context.stats.reused - before[1]
@@ -801,7 +828,7 @@ class LlamaCppThoughtGenerator:
         chunk: Sequence[int],
         settings: GenerationSettings,
         details: LlamaCppStats,
-    ) -> list[tuple[Thought, list[int]]]:
+    ) -> list[tuple[Thought, list[int], list[float]]]:
         context = self.context
         order = list(dict.fromkeys(rows[row] for row in chunk))  # distinct prompts, first seen
         members: dict[int, list[int]] = {}
@@ -812,8 +839,12 @@ class LlamaCppThoughtGenerator:
         max_new = settings.max_new_tokens
         lib = _lib()
 
+        recording = self.self_scores is not None
+
         def take(local: int, batch_index: int) -> None:
             token = int(lib.llama_sampler_sample(samplers[local], context.pointer, batch_index))
+            if recording:  # the raw distribution's log-prob, before temperature and top-p
+                state[local].logprobs.append(log_softmax_at(context.logits(batch_index))(token))
             self._accept(state[local], token, settings.delimiter, max_new)
 
         def ready(prompt_index: int, seq: int, batch_index: int) -> None:
@@ -853,7 +884,21 @@ class LlamaCppThoughtGenerator:
             for sampler in samplers:
                 lib.llama_sampler_free(sampler)
         details.decode_steps = max(details.decode_steps, steps)
-        return [self._thought(row, settings.delimiter) for row in state]
+        return [(*self._thought(row, settings.delimiter), row.logprobs) for row in state]
+
+    def _keep_self_scores(
+        self, prompts: Sequence[str], done: Sequence[tuple[Thought, list[int], list[float]]]
+    ) -> None:
+        """Cache each delimiter-ended step's mean log-prob (eos or length-ended steps were never
+        followed by the delimiter a scorer's pass appends, so they are left to the pass)."""
+        if self.self_scores is None:
+            return
+        for prompt, (thought, ids, logprobs) in zip(prompts, done, strict=True):
+            if thought.finish_reason != "delimiter" or len(logprobs) != len(ids):
+                continue
+            last = self.model.detokenize(ids[-1:])
+            span = step_span(ids, not last.strip())
+            self.self_scores.put(prompt, thought.text, sum(logprobs[:span]) / span)
 
     def _accept(self, row: _Row, token: int, delimiter: str, max_new: int) -> None:
         row.ids.append(token)

@@ -80,11 +80,17 @@ class RawFeatures:
 
 @dataclass(frozen=True)
 class CaptureSpec:
-    """What to keep per drafted step: mean (and last) states of ``layers``, log-prob stats."""
+    """What to keep per drafted step: mean (and last) states of ``layers``, log-prob stats.
+
+    ``exclude_delimiter`` leaves a final token that is only the delimiter out of the log-prob
+    stats, so they cover the step's own tokens, as a likelihood scorer's pass does (the PRM head's
+    features were trained with it in, and keep it).
+    """
 
     layers: tuple[int, ...]
     last: bool = False
     logprob: bool = True
+    exclude_delimiter: bool = False
 
 
 class StepFeatureCache:
@@ -129,7 +135,7 @@ def generate_kwargs(spec: CaptureSpec) -> dict[str, Any]:
     """The ``generate`` options that make it return what :func:`pool_generated` reads."""
     return {
         "return_dict_in_generate": True,
-        "output_hidden_states": True,
+        "output_hidden_states": bool(spec.layers),  # log-probs alone need only the logits
         "output_logits": spec.logprob,
     }
 
@@ -141,14 +147,14 @@ def pool_generated(
 
     ``output`` is a ``generate`` result made with :func:`generate_kwargs`.
     """
-    hidden = output.hidden_states
-    passes = len(hidden)
+    hidden = output.hidden_states if spec.layers else None
     logits = output.logits if spec.logprob else None
+    passes = len(hidden) if hidden is not None else len(logits or ())
     width = output.sequences.shape[1] - passes  # one forward pass per generated token
     generated = output.sequences[:, width:]
     features: list[RawFeatures | None] = []
     for row, length in enumerate(lengths):
-        seen = min(length, passes - 1)  # tokens whose state was computed
+        seen = min(length, passes - 1) if hidden is not None else length  # states computed
         if length == 0 or seen == 0 or (spec.last and seen < length):
             features.append(None)
             continue

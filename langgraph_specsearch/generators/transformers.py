@@ -368,6 +368,14 @@ class TransformersThoughtGenerator:
             reason = "empty"
         return Thought(text=cut, tokens=len(ids), finish_reason=reason), ids
 
+    def _pooled_length(self, ids: list[int], delimiter: str, spec: CaptureSpec) -> int:
+        """How many of a delimiter-ended row's tokens its captured features cover."""
+        if spec.exclude_delimiter and len(ids) > 1:
+            last = self.tokenizer.decode(ids[-1:], skip_special_tokens=True)
+            if last == delimiter or not last.strip():
+                return len(ids) - 1
+        return len(ids)
+
     def _first_prefix_with_delimiter(self, ids: list[int], delimiter: str) -> int:
         """The shortest prefix whose text holds the delimiter (binary search; it is monotone)."""
         low, high = 1, len(ids)
@@ -490,7 +498,12 @@ class TransformersThoughtGenerator:
                 # a step that ended on eos or length was never followed by the delimiter, which a
                 # scorer's own pass appends: only delimiter-ended steps read the same (length 0
                 # leaves the others unpooled)
-                lengths = [len(ids) if t.finish_reason == "delimiter" else 0 for t, ids in cut]
+                lengths = [
+                    self._pooled_length(ids, settings.delimiter, capture.spec)
+                    if t.finish_reason == "delimiter"
+                    else 0
+                    for t, ids in cut
+                ]
                 pooled = pool_generated(output, lengths, capture.spec)
                 for prompt, (thought, _), features in zip(chunk, cut, pooled, strict=True):
                     if features is not None:

@@ -24,6 +24,7 @@ from langgraph_specsearch.generators.llamacpp import (
     LlamaCppContext,
     LlamaCppThoughtGenerator,
     Span,
+    log_softmax_at,
 )
 
 
@@ -50,6 +51,7 @@ class LlamaCppLikelihoodScorer:
         prefix_cache_size: int = 16,
         max_outputs: int = 128,
         flash_attn: bool | None = False,
+        reuse_generation: bool = True,
     ) -> None:
         self.generator = generator
         self.delimiter = delimiter
@@ -68,6 +70,8 @@ class LlamaCppLikelihoodScorer:
         self.last_seconds = 0.0
         self.total_seconds = 0.0
         self.calls = 0
+        self.reused = 0  # steps scored from the pass that wrote them (see generators.self_scores)
+        self.generated = generator.record_self_scores() if reuse_generation else None
 
     @classmethod
     def from_generator(
@@ -167,7 +171,7 @@ class LlamaCppLikelihoodScorer:
             members.setdefault(keys.index(tuple(contexts[index])), []).append(local)
 
         def ready(key_index: int, seq: int, batch_index: int) -> None:
-            log_probs = _log_softmax_at(context.logits(batch_index))
+            log_probs = log_softmax_at(context.logits(batch_index))
             for local in members[key_index]:
                 index = chunk[local]
                 context.share(seq, context.row_seq(local))
@@ -197,9 +201,7 @@ class LlamaCppLikelihoodScorer:
                 for span_index, offset, batch_index in outputs:
                     index = owners[span_index]
                     target = continuations[index][offset + 1]
-                    results[index][offset + 1] = _log_softmax_at(context.logits(batch_index))(
-                        target
-                    )
+                    results[index][offset + 1] = log_softmax_at(context.logits(batch_index))(target)
 
             context.decode(spans, read)
 
@@ -212,22 +214,38 @@ class LlamaCppLikelihoodScorer:
     ) -> list[float]:
         """The last step's score for each path (shared contexts read once)."""
         start = time.perf_counter()
-        contexts, lasts = [], []
+        means: list[float | None] = []
+        contexts, lasts, todo = [], [], []
         delimiter = self._encode(self.delimiter)
-        for question, steps in zip(questions, step_lists, strict=True):
+        for index, (question, steps) in enumerate(zip(questions, step_lists, strict=True)):
             if not steps:
                 raise ValueError("cannot score an empty path")
+            means.append(self._from_generation(question, steps))
+            if means[-1] is not None:
+                continue
             prompt, pieces = self._layout(question, steps)
             context = list(prompt)
             for piece in pieces[:-1]:
                 context += piece + delimiter
             contexts.append(context)
             lasts.append(pieces[-1])
-        wanted = [set(range(len(last))) for last in lasts]
-        with self.generator.lock:
-            found = self._log_probs(contexts, lasts, wanted)
+            todo.append(index)
+        if todo:
+            wanted = [set(range(len(last))) for last in lasts]
+            with self.generator.lock:
+                found = self._log_probs(contexts, lasts, wanted)
+            for index, values in zip(todo, found, strict=True):
+                means[index] = sum(values.values()) / len(values)
+        self.reused += len(means) - len(todo)
         self._account(start)
-        return [self._finish(sum(values.values()) / len(values)) for values in found]
+        return [self._finish(float(mean)) for mean in means]  # type: ignore[arg-type]
+
+    def _from_generation(self, question: str, steps: Sequence[str]) -> float | None:
+        """The step's mean log-prob kept by the generator when it wrote the step, if it did."""
+        if self.generated is None:
+            return None
+        prompt = self.generator.render_prompt(question, list(steps[:-1]), self.delimiter)
+        return self.generated.get(prompt, steps[-1])
 
     def score(
         self, questions: Sequence[str], step_lists: Sequence[Sequence[str]]
@@ -274,13 +292,3 @@ class LlamaCppLikelihoodScorer:
 
     def __call__(self, question: str, steps: list[str]) -> float:
         return self.score_last([question], [steps])[0]
-
-
-def _log_softmax_at(logits: Any) -> Any:
-    """A function token -> log p(token) for one row of logits (log-sum-exp in float64)."""
-    import numpy as np
-
-    row = np.asarray(logits, dtype=np.float64)
-    top = row.max()
-    total = top + math.log(float(np.exp(row - top).sum()))
-    return lambda token: float(row[token] - total)

@@ -99,6 +99,7 @@ class LikelihoodScorer:
         padding_side: PaddingSide = "right",
         head_chunk: int = 256,
         prefix_cache_size: int = 16,
+        reuse_generation: bool = True,
     ) -> None:
         self.generator = generator
         self.delimiter = delimiter
@@ -114,6 +115,28 @@ class LikelihoodScorer:
         self.last_seconds = 0.0
         self.total_seconds = 0.0
         self.calls = 0
+        self.reused = 0  # steps scored from their generation pass
+        self.generated = self._record_generation(generator) if reuse_generation else None
+
+    @staticmethod
+    def _record_generation(generator: Any) -> Any:
+        """Have ``generator`` keep the log-probs of the steps it writes (None if it cannot).
+
+        A step the scoring model wrote itself was scored while it was written: its plain batched
+        ``generate`` call computed every token's logits. Keeping the mean log-prob per step makes
+        the scorer's pass over it unnecessary (the target's own thoughts in AR, and SpecSearch's
+        corrections, when the scorer is the target's likelihood). A feature cache another scorer
+        set up with log-probs (the PRM head's) is shared, not replaced.
+        """
+        record = getattr(generator, "record_step_features", None)
+        if record is None:
+            return None
+        from langgraph_specsearch.generators.step_features import CaptureSpec
+
+        existing = getattr(generator, "step_features", None)
+        if existing is not None:
+            return existing if existing.spec.logprob else None
+        return record(CaptureSpec(layers=(), logprob=True, exclude_delimiter=True))
 
     @classmethod
     def from_generator(cls, generator: TransformersThoughtGenerator, **kwargs: Any):
@@ -272,22 +295,44 @@ class LikelihoodScorer:
     ) -> list[float]:
         """The last step's score for each path (shared prefixes computed once)."""
         start = time.perf_counter()
-        contexts, lasts = [], []
-        for question, steps in zip(questions, step_lists, strict=True):
+        pairs = list(zip(questions, step_lists, strict=True))
+        known = [self._from_generation(question, steps) for question, steps in pairs]
+        contexts, lasts, todo = [], [], []
+        for index, (question, steps) in enumerate(pairs):
             if not steps:
                 raise ValueError("cannot score an empty path")
+            if known[index] is not None:
+                continue
             prompt, pieces = self._layout(question, steps)
             contexts.append(self._context(prompt, pieces[:-1]))
             lasts.append(pieces[-1])
-        with self.generator.lock, torch.inference_mode():
-            if self.share_prefix:
-                means = self._mean_log_probs_shared(contexts, lasts)
-            else:
-                rows = [c + s for c, s in zip(contexts, lasts, strict=True)]
-                spans = [[(len(c), len(c) + len(s))] for c, s in zip(contexts, lasts, strict=True)]
-                means = [m[0] for m in self._mean_log_probs_full(rows, spans)]
+            todo.append(index)
+        means: list[float] = []
+        if todo:
+            with self.generator.lock, torch.inference_mode():
+                if self.share_prefix:
+                    means = self._mean_log_probs_shared(contexts, lasts)
+                else:
+                    rows = [c + s for c, s in zip(contexts, lasts, strict=True)]
+                    spans = [
+                        [(len(c), len(c) + len(s))] for c, s in zip(contexts, lasts, strict=True)
+                    ]
+                    means = [m[0] for m in self._mean_log_probs_full(rows, spans)]
+        for index, mean in zip(todo, means, strict=True):
+            known[index] = mean
+        self.reused += len(questions) - len(todo)
         self._account(start)
-        return [self._finish(m) for m in means]
+        return [self._finish(float(m)) for m in known]  # type: ignore[arg-type]
+
+    def _from_generation(self, question: str, steps: Sequence[str]) -> float | None:
+        """The step's mean log-prob kept from the pass that wrote it, if this model wrote it."""
+        if self.generated is None or not steps:
+            return None
+        prompt = self.generator.render_prompt(question, list(steps[:-1]), self.delimiter)
+        found = self.generated.get(prompt, steps[-1])
+        if found is None or math.isnan(found.logprob[0]):
+            return None
+        return float(found.logprob[0])
 
     def score(
         self, questions: Sequence[str], step_lists: Sequence[Sequence[str]]

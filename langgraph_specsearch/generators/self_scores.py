@@ -1,0 +1,57 @@
+"""What a generator remembers of the steps it wrote, so its own likelihood scorer need not read
+them again ("free self-scoring").
+
+A step's target-likelihood score is the mean log-prob of its tokens under the target. When the
+target wrote the step, its generation pass computed exactly those log-probs (from the raw logits,
+before temperature and top-p), so an engine that keeps them per (prompt, step text) lets the
+scorer skip its pass for every thought the target wrote: all of AR's, and SpecSearch's
+corrections. The transformers engine keeps them in its step-feature cache
+(:mod:`.step_features`); this torch-free cache serves the llama.cpp engine.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+
+class SelfScoreCache:
+    """A bounded, thread-safe map (prompt, step text) -> mean token log-prob of the step.
+
+    The least recently used entries go first; ``hits`` and ``misses`` count lookups.
+    """
+
+    def __init__(self, capacity: int = 4096) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def put(self, prompt: str, text: str, mean_logprob: float) -> None:
+        with self._lock:
+            self._entries[(prompt, text)] = float(mean_logprob)
+            self._entries.move_to_end((prompt, text))
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+
+    def get(self, prompt: str, text: str) -> float | None:
+        with self._lock:
+            found = self._entries.get((prompt, text))
+            if found is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+                self._entries.move_to_end((prompt, text))
+            return found
+
+
+def step_span(ids: list[int], last_is_delimiter: bool) -> int:
+    """How many of a delimiter-ended row's tokens are the step's own: all but a final token that
+    is only the delimiter (a scorer reads the step without it)."""
+    return len(ids) - 1 if last_is_delimiter and len(ids) > 1 else len(ids)
