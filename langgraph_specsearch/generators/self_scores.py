@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
 
 
-class SelfScoreCache:
-    """A bounded, thread-safe map (prompt, step text) -> mean token log-prob of the step.
+class StepCache(Generic[V]):
+    """A bounded, thread-safe map from (prompt, step text) to what a generator kept of the step.
 
-    The least recently used entries go first; ``hits`` and ``misses`` count lookups.
+    The least recently used entries go first; ``hits`` and ``misses`` count lookups, so a caller
+    can report how much scoring the generation pass saved.
     """
 
     def __init__(self, capacity: int = 4096) -> None:
@@ -27,20 +31,20 @@ class SelfScoreCache:
         self.capacity = capacity
         self.hits = 0
         self.misses = 0
-        self._entries: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str], V] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def put(self, prompt: str, text: str, mean_logprob: float) -> None:
+    def put(self, prompt: str, text: str, value: V) -> None:
         with self._lock:
-            self._entries[(prompt, text)] = float(mean_logprob)
+            self._entries[(prompt, text)] = value
             self._entries.move_to_end((prompt, text))
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
 
-    def get(self, prompt: str, text: str) -> float | None:
+    def get(self, prompt: str, text: str) -> V | None:
         with self._lock:
             found = self._entries.get((prompt, text))
             if found is None:
@@ -49,6 +53,10 @@ class SelfScoreCache:
                 self.hits += 1
                 self._entries.move_to_end((prompt, text))
             return found
+
+
+class SelfScoreCache(StepCache[float]):
+    """(prompt, step text) -> the step's mean token log-prob under the model that wrote it."""
 
 
 def step_span(ids: list[int], last_is_delimiter: bool) -> int:

@@ -13,14 +13,14 @@ tokens before it). ``logits[j]`` (raw, before sampling processors) predicts toke
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
+
+from langgraph_specsearch.generators.self_scores import StepCache
 
 
 @dataclass(frozen=True)
@@ -93,42 +93,12 @@ class CaptureSpec:
     exclude_delimiter: bool = False
 
 
-class StepFeatureCache:
-    """A bounded map from (prompt the step was drafted under, step text) to its features.
-
-    Thread-safe; the least recently used entries go first. ``hits`` and ``misses`` count lookups,
-    so a caller can report how much scoring the drafting pass saved.
-    """
+class StepFeatureCache(StepCache[RawFeatures]):
+    """(prompt the step was drafted under, step text) -> its features, for ``spec``."""
 
     def __init__(self, spec: CaptureSpec, capacity: int = 4096) -> None:
-        if capacity < 1:
-            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        super().__init__(capacity)
         self.spec = spec
-        self.capacity = capacity
-        self.hits = 0
-        self.misses = 0
-        self._entries: OrderedDict[tuple[str, str], RawFeatures] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def put(self, prompt: str, text: str, features: RawFeatures) -> None:
-        with self._lock:
-            self._entries[(prompt, text)] = features
-            self._entries.move_to_end((prompt, text))
-            while len(self._entries) > self.capacity:
-                self._entries.popitem(last=False)
-
-    def get(self, prompt: str, text: str) -> RawFeatures | None:
-        with self._lock:
-            found = self._entries.get((prompt, text))
-            if found is None:
-                self.misses += 1
-            else:
-                self.hits += 1
-                self._entries.move_to_end((prompt, text))
-            return found
 
 
 def generate_kwargs(spec: CaptureSpec) -> dict[str, Any]:
