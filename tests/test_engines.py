@@ -16,15 +16,19 @@ from langgraph_specsearch.presets import resolve_engine
 
 
 @pytest.fixture
-def llamacpp_installed(monkeypatch: pytest.MonkeyPatch):
-    """Pretend llama-cpp-python is (True) or is not (False) installed."""
+def installed(monkeypatch: pytest.MonkeyPatch):
+    """Pretend exactly the given engine packages are installed (torch and transformers count
+    as one: "transformers")."""
     real = importlib.util.find_spec
     monkeypatch.delenv("SPECSEARCH_ENGINE", raising=False)
 
-    def choose(installed: bool) -> None:
+    def choose(*engines: str) -> None:
+        present = {"llama_cpp": "llamacpp" in engines}
+        present["torch"] = present["transformers"] = "transformers" in engines
+
         def find_spec(name: str, *args: object):
-            if name == "llama_cpp":
-                return real("json") if installed else None
+            if name in present:
+                return real("json") if present[name] else None
             return real(name, *args)
 
         monkeypatch.setattr(presets_models.importlib.util, "find_spec", find_spec)
@@ -32,11 +36,20 @@ def llamacpp_installed(monkeypatch: pytest.MonkeyPatch):
     return choose
 
 
-def test_llamacpp_is_the_default_where_it_is_installed(llamacpp_installed) -> None:
-    llamacpp_installed(True)
+@pytest.fixture
+def llamacpp_installed(installed):
+    """Both engines installed, or (False) transformers alone."""
+    return lambda yes: installed("transformers", "llamacpp") if yes else installed("transformers")
+
+
+def test_transformers_is_the_default_where_installed_else_llamacpp(installed) -> None:
+    """Measured faster here (docs/engines.md): transformers, where it is installed."""
+    installed("transformers", "llamacpp")
+    assert resolve_engine(None, "likelihood-target") == "transformers"
+    installed("llamacpp")
     assert resolve_engine(None, "likelihood-target") == "llamacpp"
     assert resolve_engine(None, "likelihood-target", ["specsearch", "target_only"]) == "llamacpp"
-    llamacpp_installed(False)
+    installed("transformers")
     assert resolve_engine(None, "likelihood-target") == "transformers"
 
 
@@ -65,8 +78,8 @@ def test_llamacpp_without_the_package_names_the_extra(llamacpp_installed) -> Non
 
 def test_the_environment_chooses_the_default(llamacpp_installed, monkeypatch) -> None:
     llamacpp_installed(True)
-    monkeypatch.setenv("SPECSEARCH_ENGINE", "transformers")
-    assert resolve_engine(None, "likelihood-target") == "transformers"
+    monkeypatch.setenv("SPECSEARCH_ENGINE", "llamacpp")
+    assert resolve_engine(None, "likelihood-target") == "llamacpp"
     monkeypatch.setenv("SPECSEARCH_ENGINE", "onnx")
     with pytest.raises(ValueError, match="SPECSEARCH_ENGINE='onnx'"):
         resolve_engine(None, "likelihood-target")
@@ -99,11 +112,12 @@ def test_solve_loads_on_the_resolved_engine_and_reports_it(
         return demo_models()
 
     monkeypatch.setattr(cli, "load_real_models", load)
-    assert cli.main(["solve", "2+2?", "--json", "--max-depth", "2"]) == 0
-    assert json.loads(capsys.readouterr().out)["engine"] == "llamacpp"
-    assert cli.main(["solve", "2+2?", "--json", "--max-depth", "2", "--scorer", "prm-head"]) == 0
+    solve = ["solve", "2+2?", "--json", "--max-depth", "2"]
+    assert cli.main(solve) == 0
     assert json.loads(capsys.readouterr().out)["engine"] == "transformers"
-    assert engines == ["llamacpp", "transformers"]
+    assert cli.main([*solve, "--engine", "llamacpp"]) == 0
+    assert json.loads(capsys.readouterr().out)["engine"] == "llamacpp"
+    assert engines == ["transformers", "llamacpp"]
 
 
 def test_bench_records_the_engine_and_refuses_sps_on_llamacpp(
@@ -131,7 +145,8 @@ def test_bench_records_the_engine_and_refuses_sps_on_llamacpp(
     with pytest.raises(SystemExit, match="--engine transformers"):
         cli.main([*args, "--run-name", "sps", "--engine", "llamacpp"])  # all modes: SpS too
     assert loaded == []
-    assert cli.main([*args, "--run-name", "ar", "--modes", "target_only", "specsearch"]) == 0
+    modes = ["--modes", "target_only", "specsearch", "--engine", "llamacpp"]
+    assert cli.main([*args, "--run-name", "ar", *modes]) == 0
     summary = json.loads((tmp_path / "ar" / "summary.json").read_text())
     assert loaded == ["llamacpp"]
     assert summary["engine"] == "llamacpp" == summary["models"]["engine"]

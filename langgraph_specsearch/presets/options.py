@@ -56,14 +56,14 @@ def add_drafter_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_engine_option(parser: argparse.ArgumentParser) -> None:
-    """``--engine``: which inference engine runs both models (default: llama.cpp if installed)."""
+    """``--engine``: which inference engine runs both models."""
     parser.add_argument(
         "--engine",
         choices=ENGINES,
         default=None,
-        help="the inference engine [llamacpp where llama-cpp-python is installed, else "
-        "transformers; or $SPECSEARCH_ENGINE]; transformers is needed for --scorer prm-head and "
-        "for token-level speculative corrections (docs/engines.md)",
+        help="the inference engine [transformers where installed (measured faster on this "
+        "machine's CPU), else llamacpp; or $SPECSEARCH_ENGINE]; the PRM head scorer and "
+        "target_speculative need transformers (docs/engines.md)",
     )
 
 
