@@ -121,7 +121,15 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
         timeout=120,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
-    for page in ("index", "concepts", "quickstart", "configuration", "backends", "engines", "studio"):
+    for page in (
+        "index",
+        "concepts",
+        "quickstart",
+        "configuration",
+        "backends",
+        "engines",
+        "studio",
+    ):
         assert (site / page / "index.html").exists() or (site / f"{page}.html").exists(), page
     api = (site / "api" / "index.html").read_text()
     assert "SpecSearchConfig" in api and "draw_png" in api, "API reference rendered"
