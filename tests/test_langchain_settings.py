@@ -15,6 +15,7 @@ from pydantic import Field
 from langgraph_specsearch.generators.base import GenerationSettings
 from langgraph_specsearch.generators.langchain import LangChainThoughtGenerator
 
+SETTINGS_FIELDS = ("temperature", "max_tokens", "top_p", "seed")
 SETTINGS = GenerationSettings(max_new_tokens=48, temperature=0.5, top_p=0.8, seed=11)
 
 
@@ -35,13 +36,16 @@ class SeededChatModel(BaseChatModel):
     def _generate(
         self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs
     ) -> ChatResult:
-        self.calls.append({"stop": stop, **kwargs})
-        n = kwargs.get("n", getattr(self, "n", 1)) if self.honour_n else 1
+        # as integrations do: per-call arguments over the model's own fields
+        fields = {f: getattr(self, f) for f in ("n", *SETTINGS_FIELDS) if hasattr(self, f)}
+        call = {k: v for k, v in {**fields, **kwargs}.items() if v is not None}
+        self.calls.append({"stop": stop, **call})
+        n = call.get("n", 1) if self.honour_n else 1
         usage = {"input_tokens": 10, "output_tokens": 6 * n, "total_tokens": 10 + 6 * n}
         generations = [
             ChatGeneration(
                 message=AIMessage(
-                    content=f"Choice {i} seed {kwargs.get('seed')}.", usage_metadata=usage
+                    content=f"Choice {i} seed {call.get('seed')}.", usage_metadata=usage
                 )
             )
             for i in range(n)
@@ -82,7 +86,8 @@ def test_send_settings_false_leaves_the_model_as_constructed() -> None:
         "q?", [[]], [2], SETTINGS
     )
     assert len(thoughts[0]) == 2 and len(model.calls) == 2
-    assert all("temperature" not in call and "n" not in call for call in model.calls)
+    assert all(call["temperature"] == 1.3 and call["n"] == 1 for call in model.calls)
+    assert all("max_tokens" not in call and "seed" not in call for call in model.calls)
 
 
 def test_without_n_each_thought_gets_its_own_seed() -> None:

@@ -147,3 +147,16 @@ def test_a_whole_search_makes_one_request_per_frontier_node() -> None:
     assert len(drafts.requests) == len(by_parent)  # one request per expanded node
     assert sum(r["n"] for r in drafts.requests) == len(drafted)
     assert result.stats["drafted"] == len(drafted)
+
+
+def test_a_server_without_a_model_list_is_not_refused() -> None:
+    def no_list(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/models"):
+            return httpx.Response(404, text="not found")
+        return Server()(request)
+
+    gen = OpenAICompatibleThoughtGenerator(
+        "http://s/v1", "m", transport=httpx.MockTransport(no_list)
+    )
+    gen.check_question("q")  # no error: there is nothing to check against
+    assert len(gen.generate("q", [[]], [2], SETTINGS)[0]) == 2

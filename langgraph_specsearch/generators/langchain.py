@@ -142,18 +142,25 @@ class LangChainThoughtGenerator:
         settings: GenerationSettings,
         config: RunnableConfig | None,
     ) -> list[list[Thought]]:
-        """One ``generate`` call per path with ``n`` = its count; every choice becomes a thought."""
-        kwargs = self._settings(settings)
+        """One ``generate`` call per path with ``n`` = its count; every choice becomes a thought.
+
+        The settings go on a shallow copy of the model rather than as call arguments: some
+        integrations read ``n`` from the model when they split the server's choices among
+        prompts (langchain-openai's completions ``OpenAI`` does), so an ``n`` passed per call
+        would be sent but the choices mis-grouped. The copy shares the model's client.
+        """
+        settings_fields = self._settings(settings)
         callbacks = (config or {}).get("callbacks")
         jobs = [(i, count) for i, count in enumerate(counts) if count]
 
         def one(job: tuple[int, int]) -> list[Thought]:
             index, count = job
-            call = dict(kwargs)
-            if "seed" in call:
-                call["seed"] = request_seed(settings.seed, prompts[index], 0)
-            result = self.model.generate(
-                [prompts[index]], stop=[settings.delimiter], callbacks=callbacks, n=count, **call
+            update: dict[str, Any] = {**settings_fields, "n": count}
+            if "seed" in update:
+                update["seed"] = request_seed(settings.seed, prompts[index], 0)
+            model = self.model.model_copy(update=update)
+            result = model.generate(
+                [prompts[index]], stop=[settings.delimiter], callbacks=callbacks
             )
             generations = result.generations[0]
             if len(generations) != count:

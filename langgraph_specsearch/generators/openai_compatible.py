@@ -36,7 +36,14 @@ _RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class ServerError(RuntimeError):
-    """The server refused, failed, or answered something this generator cannot use."""
+    """The server refused, failed, or answered something this generator cannot use.
+
+    ``status`` is the HTTP status when the server answered one.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def plain_prompt(system_prompt: str) -> PromptTemplate:
@@ -112,7 +119,13 @@ class OpenAICompatibleThoughtGenerator:
         """Before a search: the server answers and serves ``model`` (checked once)."""
         if self._checked:
             return
-        response = self._send("GET", "/models", None)
+        try:
+            response = self._send("GET", "/models", None)
+        except ServerError as error:
+            if error.status in (404, 405):  # no model list (some servers): nothing to check
+                self._checked = True
+                return
+            raise
         served = [entry.get("id") for entry in response.get("data", [])]
         if served and self.model not in served:
             raise ServerError(
@@ -209,7 +222,8 @@ class OpenAICompatibleThoughtGenerator:
                     return response.json()
                 if response.status_code not in _RETRY_STATUS or last:
                     raise ServerError(
-                        f"{where} answered {response.status_code}: {response.text[:500]}"
+                        f"{where} answered {response.status_code}: {response.text[:500]}",
+                        status=response.status_code,
                     )
             time.sleep(delay)
             delay *= 2
