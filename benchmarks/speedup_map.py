@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +56,10 @@ def measured_pair(estimate: dict[str, Any], ratio: float) -> PairProfile:
         return CallProfile(decode, float(row["prompt_seconds"]), float(row.get("fixed", 0.0)))
 
     target, drafter = profile(pair["target"]), profile(pair["drafter"])
-    measured = PairProfile(drafter, target, pair["score_fixed"], pair["score_row"])
+    scored = {"score_fixed": pair["score_fixed"], "score_row": pair["score_row"]}
+    measured = PairProfile(drafter, target, **scored, self_scored=pair.get("self_scored", False))
     scale = measured.cost_ratio() / ratio
-    return PairProfile(drafter.scaled(scale), target, pair["score_fixed"], pair["score_row"])
+    return replace(measured, drafter=drafter.scaled(scale))
 
 
 def acceptance_for(pair: PairProfile, shape: SearchShape, wanted: float) -> float | None:

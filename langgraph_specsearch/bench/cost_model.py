@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise, product
 
 Outcome = tuple[int, ...]
@@ -154,9 +154,16 @@ class PairProfile:
     score_fixed: float  # one scorer call
     score_row: float  # each scored thought
     engine: str = "unknown"
+    # the scorer is the target's likelihood and scores the target's own thoughts from the pass
+    # that wrote them (free self-scoring): AR's steps and corrections cost no scoring
+    self_scored: bool = False
 
     def score(self, rows: int) -> float:
         return self.score_fixed + self.score_row * rows if rows else 0.0
+
+    def score_target(self, rows: int) -> float:
+        """Scoring ``rows`` thoughts the target wrote."""
+        return 0.0 if self.self_scored else self.score(rows)
 
     def cost_ratio(self, rows: int = 6, tokens: float = 32) -> float:
         """How many times cheaper the drafter's call is than the target's, at one step's size."""
@@ -177,7 +184,7 @@ class SearchShape:
 def target_step_seconds(pair: PairProfile, shape: SearchShape, nodes: int) -> float:
     """A step written by the target alone (AR): ``nodes`` x N thoughts, then scored."""
     rows = nodes * shape.width
-    return pair.target.seconds(rows, nodes, shape.tokens_per_thought) + pair.score(rows)
+    return pair.target.seconds(rows, nodes, shape.tokens_per_thought) + pair.score_target(rows)
 
 
 def spec_step_seconds(
@@ -193,7 +200,7 @@ def spec_step_seconds(
         rows = sum(left)
         if rows and probability:
             call = pair.target.seconds(rows, sum(1 for s in left if s), shape.tokens_per_thought)
-            cost += probability * (call + pair.score(rows))
+            cost += probability * (call + pair.score_target(rows))
     return cost
 
 
@@ -211,7 +218,7 @@ def predict_problem_seconds(
         first = target_step_seconds(pair, shape, 1)
         return first + later * spec_step_seconds(pair, shape, acceptance, beams)
     if mode == "drafter_only":
-        alone = PairProfile(pair.drafter, pair.drafter, pair.score_fixed, pair.score_row)
+        alone = PairProfile(pair.drafter, pair.drafter, pair.score_fixed, pair.score_row)  # scored
         return target_step_seconds(alone, shape, 1) + later * target_step_seconds(
             alone, shape, beams
         )
@@ -237,9 +244,7 @@ def cost_ratio_needed(
     base = pair.cost_ratio(shape.beam_width * shape.n_drafts, shape.tokens_per_thought)
 
     def speedup(scale: float) -> float:
-        cheaper = PairProfile(
-            pair.drafter.scaled(scale), pair.target, pair.score_fixed, pair.score_row
-        )
+        cheaper = replace(pair, drafter=pair.drafter.scaled(scale))
         return predicted_speedup(cheaper, shape, acceptance)
 
     if speedup(1e-9) < wanted:

@@ -130,6 +130,15 @@ def measure_scorer(
     return max(median(one) - per_row, 0.0), per_row
 
 
+def scores_itself(scorer: Any, target: Any) -> bool:
+    """Whether ``scorer`` scores ``target``'s own thoughts from the pass that wrote them (the
+    likelihood scorers over the target, with ``reuse_generation`` on)."""
+    return (
+        getattr(scorer, "generator", None) is target
+        and getattr(scorer, "generated", None) is not None
+    )
+
+
 def shape_from_runs(results: Sequence[Any], config: SpecSearchConfig) -> tuple[SearchShape, float]:
     """The search's shape and the acceptance rate from real runs' ``SearchResult`` objects."""
     drafted = sum(r.stats["drafted"] for r in results)
@@ -170,6 +179,7 @@ def build_estimate(
             "target": asdict(pair.target),
             "score_fixed": pair.score_fixed,
             "score_row": pair.score_row,
+            "self_scored": pair.self_scored,
         },
         measured=measured,
         predicted_seconds={**predicted, **options},
@@ -242,6 +252,7 @@ def estimate(
         score_fixed=score_fixed,
         score_row=score_row,
         engine=engine,
+        self_scored=scores_itself(scorer, target),
     )
     spec = config.with_overrides({"mode": "specsearch"})
     reasoner = SpecSearch(drafter=drafter, target=target, scorer=scorer, config=spec)

@@ -122,9 +122,7 @@ def test_cost_ratio_needed_reaches_the_wanted_speedup() -> None:
     ratio = cost_ratio_needed(PAIR, SHAPE, 0.9, 1.7)  # 1.49x at today's ratio, 1.89x if free
     assert ratio is not None and ratio > PAIR.cost_ratio(6, 20)
     current = PAIR.cost_ratio(6, 20)
-    scaled = PairProfile(
-        DRAFTER.scaled(current / ratio), TARGET, PAIR.score_fixed, PAIR.score_row
-    )
+    scaled = PairProfile(DRAFTER.scaled(current / ratio), TARGET, PAIR.score_fixed, PAIR.score_row)
     assert predicted_speedup(scaled, SHAPE, 0.9) == pytest.approx(1.7, rel=1e-3)
     assert cost_ratio_needed(PAIR, SHAPE, 0.9, 1.2) < PAIR.cost_ratio(6, 20)  # already there
     # at 80% acceptance even a free drafter cannot double the speed: corrections dominate
@@ -178,3 +176,43 @@ def test_the_cli_estimates_with_the_loaded_models(
     out = capsys.readouterr().out
     assert "predicted SpecSearch speedup over AR" in out
     assert "recommended: mode=specsearch" in out
+
+
+def test_free_self_scoring_takes_the_scoring_off_the_targets_thoughts() -> None:
+    """With self_scored, AR's steps and the corrections cost no scoring; drafts still do."""
+    from dataclasses import replace
+
+    from langgraph_specsearch.bench.cost_model import (
+        SearchShape,
+        predict_problem_seconds,
+        target_step_seconds,
+    )
+
+    shape = SearchShape(2, 3, 3, 4.0, 30.0)
+    paid = PairProfile(DRAFTER, TARGET, score_fixed=0.2, score_row=0.05)
+    free = replace(paid, self_scored=True)
+    assert target_step_seconds(paid, shape, 2) - target_step_seconds(free, shape, 2) == (
+        pytest.approx(0.2 + 0.05 * 6)
+    )
+    # all accepted: no correction; the only difference is the warm-up step's scoring
+    gap = predict_problem_seconds(paid, shape, "specsearch", 1.0) - predict_problem_seconds(
+        free, shape, "specsearch", 1.0
+    )
+    assert gap == pytest.approx(0.2 + 0.05 * 3)
+    assert predict_problem_seconds(free, shape, "specsearch", 0.5) < predict_problem_seconds(
+        paid, shape, "specsearch", 0.5
+    )
+
+
+def test_the_estimate_knows_when_the_scorer_scores_the_targets_own_thoughts() -> None:
+    from langgraph_specsearch.bench.estimate import scores_itself
+
+    class Scorer:
+        def __init__(self, generator, generated):
+            self.generator, self.generated = generator, generated
+
+    target = object()
+    assert scores_itself(Scorer(target, {}), target)
+    assert not scores_itself(Scorer(target, None), target)  # reuse_generation=False
+    assert not scores_itself(Scorer(object(), {}), target)  # the drafter's likelihood
+    assert not scores_itself(lambda q, s: 0.5, target)
