@@ -47,6 +47,7 @@ def record_from_result(problem: Problem, mode: str, result: _Result, wall_second
         "seconds": dict(stats.get("seconds", {})),
         **{k: stats.get(k, 0) for k in ("drafted", "accepted", "rejected", "corrected")},
         "acceptance_rate": stats.get("acceptance_rate"),
+        "steps": int(stats.get("steps", 0)),  # the search's depth: what the cost model needs
         "time": time.time(),
     }
 

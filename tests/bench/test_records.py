@@ -173,8 +173,10 @@ def test_record_from_result_copies_stats_and_checks_answer() -> None:
         "tokens": {"drafter": 400, "target": 120},
         "seconds": {"draft": 1.0, "evaluate": 0.5, "reject": 0.0, "correct": 2.0, "select": 0.1},
         "total_seconds": 3.7,
+        "steps": 4,
     }
     record = record_from_result(PROBLEMS[2], "specsearch", FakeResult("$2.00", True, stats), 3.9)
+    assert record["steps"] == 4
     assert record["correct"] is True
     assert (record["problem_id"], record["mode"], record["gold"]) == ("p2", "specsearch", "2")
     assert (record["wall_seconds"], record["total_seconds"]) == (3.9, 3.7)
