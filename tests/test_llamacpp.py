@@ -416,10 +416,14 @@ def test_scores_repeat_exactly_from_the_cache_and_agree_across_interfaces(tiny_s
 
 def test_steps_the_scoring_model_wrote_are_scored_from_their_generation(tiny_model):
     """Free self-scoring on llama.cpp (issue 16): the generator keeps each delimiter-ended step's
-    mean log-prob from the raw logits it sampled from, and the scorer uses it instead of a pass.
-    The kept value is the mean a pass computes over the same generated tokens (the random tiny
-    model writes bytes that are not UTF-8, so its text does not re-tokenize to them; the real
-    model's agreement through text is checked in tests/integration/test_llamacpp_real.py)."""
+    mean log-prob from the raw logits it sampled from, and the scorer uses it instead of a pass;
+    the kept value is what a pass computes over the same tokens after the same prompt.
+
+    The random tiny model writes bytes that are not UTF-8, so its text does not re-tokenize to
+    what it wrote; the step's tokens as a pass reads them are given here (the generated ones
+    without the delimiter). The real model's agreement through text is checked in
+    tests/integration/test_llamacpp_real.py.
+    """
     from langgraph_specsearch.scorers.llamacpp import LlamaCppLikelihoodScorer
 
     writer = _generator(tiny_model)
@@ -429,20 +433,22 @@ def test_steps_the_scoring_model_wrote_are_scored_from_their_generation(tiny_mod
     )
     paths = [[], ["First step."]]
     groups = writer.generate(QUESTION, paths, [4, 4], SAMPLED)
+    flat = [(p, t) for p, g in zip(paths, groups, strict=True) for t in g]
     rows = [
         (path, thought, ids)
-        for (path, thought), ids in zip(
-            [(p, t) for p, g in zip(paths, groups, strict=True) for t in g],
-            writer.last_token_ids,
-            strict=True,
-        )
-        if thought.finish_reason == "delimiter"
+        for (path, thought), ids in zip(flat, writer.last_token_ids, strict=True)
+        if thought.finish_reason == "delimiter" and len(ids) > 1
     ]
     assert rows, "the tiny model should end some steps at the delimiter"
+    as_read = {thought.text: ids[:-1] for _, thought, ids in rows}  # the delimiter token is last
+    real_tokenize = writer.tokenize
+    writer.tokenize = lambda text: as_read.get(text) or real_tokenize(text)
+    writer.clear_prefix_cache()
+    writer.generate(QUESTION, paths, [4, 4], SAMPLED)  # the same rows again, now kept
     for path, thought, ids in rows:
         prompt = writer.render_prompt(QUESTION, path, "\n\n")
-        span = len(ids) - 1  # the last token is the delimiter alone
-        found = paid._log_probs([writer.tokenize(prompt)], [ids[:span]], [set(range(span))])[0]
+        span = len(ids) - 1
+        found = paid._log_probs([real_tokenize(prompt)], [ids[:span]], [set(range(span))])[0]
         expected = sum(found.values()) / span
         assert writer.self_scores.get(prompt, thought.text) == pytest.approx(expected, abs=1e-3)
     written = [[*path, thought.text] for path, thought, _ in rows]
@@ -450,3 +456,13 @@ def test_steps_the_scoring_model_wrote_are_scored_from_their_generation(tiny_mod
     assert free.reused == len(written) and paid.reused == 0
     free.score_last([QUESTION], [["First step.", "a step it never wrote"]])
     assert free.reused == len(written)
+
+
+def test_the_scored_tokens_are_the_pass_s_when_generation_saw_the_same_context():
+    from langgraph_specsearch.generators.self_scores import scored_tokens
+
+    assert scored_tokens([5, 6, 7], [5, 6, 7, 9]) == [5, 6, 7]  # then a delimiter-only token
+    assert scored_tokens([5, 6, 8], [5, 6, 7]) == [5, 6, 8]  # "." where ".\n\n" was written
+    assert scored_tokens([5, 4, 7], [5, 6, 7, 9]) is None  # another context mid-step
+    assert scored_tokens([5, 6, 7, 8], [5, 6, 7]) is None  # longer than what was written
+    assert scored_tokens([], [5]) is None

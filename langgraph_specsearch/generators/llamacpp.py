@@ -48,7 +48,7 @@ from langgraph_specsearch.generators.base import (
     cut_at_delimiter,
 )
 from langgraph_specsearch.generators.prompts import DEFAULT_SYSTEM_PROMPT
-from langgraph_specsearch.generators.self_scores import SelfScoreCache, step_span
+from langgraph_specsearch.generators.self_scores import SelfScoreCache, scored_tokens
 
 EXTRA_HINT = "pip install 'langgraph-specsearch[llamacpp]'"
 
@@ -612,6 +612,7 @@ class _Row:
     text: bytearray = field(default_factory=bytearray)
     reason: FinishReason | None = None
     logprobs: list[float] = field(default_factory=list)  # only while recording self-scores
+    last_logp: Callable[[int], float] | None = None  # the last position's log-probs, likewise
 
 
 @dataclass
@@ -828,7 +829,7 @@ class LlamaCppThoughtGenerator:
         chunk: Sequence[int],
         settings: GenerationSettings,
         details: LlamaCppStats,
-    ) -> list[tuple[Thought, list[int], list[float]]]:
+    ) -> list[tuple[Thought, list[int], _Row]]:
         context = self.context
         order = list(dict.fromkeys(rows[row] for row in chunk))  # distinct prompts, first seen
         members: dict[int, list[int]] = {}
@@ -844,7 +845,9 @@ class LlamaCppThoughtGenerator:
         def take(local: int, batch_index: int) -> None:
             token = int(lib.llama_sampler_sample(samplers[local], context.pointer, batch_index))
             if recording:  # the raw distribution's log-prob, before temperature and top-p
-                state[local].logprobs.append(log_softmax_at(context.logits(batch_index))(token))
+                logp = log_softmax_at(context.logits(batch_index))
+                state[local].logprobs.append(logp(token))
+                state[local].last_logp = logp
             self._accept(state[local], token, settings.delimiter, max_new)
 
         def ready(prompt_index: int, seq: int, batch_index: int) -> None:
@@ -884,21 +887,29 @@ class LlamaCppThoughtGenerator:
             for sampler in samplers:
                 lib.llama_sampler_free(sampler)
         details.decode_steps = max(details.decode_steps, steps)
-        return [(*self._thought(row, settings.delimiter), row.logprobs) for row in state]
+        return [(*self._thought(row, settings.delimiter), row) for row in state]
 
     def _keep_self_scores(
-        self, prompts: Sequence[str], done: Sequence[tuple[Thought, list[int], list[float]]]
+        self, prompts: Sequence[str], done: Sequence[tuple[Thought, list[int], _Row]]
     ) -> None:
-        """Cache each delimiter-ended step's mean log-prob (eos or length-ended steps were never
-        followed by the delimiter a scorer's pass appends, so they are left to the pass)."""
+        """Cache each delimiter-ended step's mean log-prob over its tokens as a scorer's pass
+        reads them (see ``self_scores.scored_tokens``); eos- or length-ended steps were never
+        followed by the delimiter a pass appends, so they are left to the pass."""
         if self.self_scores is None:
             return
-        for prompt, (thought, ids, logprobs) in zip(prompts, done, strict=True):
-            if thought.finish_reason != "delimiter" or len(logprobs) != len(ids):
+        for prompt, (thought, ids, row) in zip(prompts, done, strict=True):
+            if thought.finish_reason != "delimiter" or len(row.logprobs) != len(ids):
                 continue
-            last = self.model.detokenize(ids[-1:])
-            span = step_span(ids, not last.strip())
-            self.self_scores.put(prompt, thought.text, sum(logprobs[:span]) / span)
+            tokens = scored_tokens(self.tokenize(thought.text), ids)
+            if tokens is None or row.last_logp is None:
+                continue
+            n = len(tokens)
+            last = row.logprobs[n - 1] if tokens[-1] == ids[n - 1] else None
+            if last is None:
+                if n != len(ids):  # a different token mid-row: its logits are gone
+                    continue
+                last = row.last_logp(tokens[-1])
+            self.self_scores.put(prompt, thought.text, (sum(row.logprobs[: n - 1]) + last) / n)
 
     def _accept(self, row: _Row, token: int, delimiter: str, max_new: int) -> None:
         row.ids.append(token)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
@@ -59,7 +60,16 @@ class SelfScoreCache(StepCache[float]):
     """(prompt, step text) -> the step's mean token log-prob under the model that wrote it."""
 
 
-def step_span(ids: list[int], last_is_delimiter: bool) -> int:
-    """How many of a delimiter-ended row's tokens are the step's own: all but a final token that
-    is only the delimiter (a scorer reads the step without it)."""
-    return len(ids) - 1 if last_is_delimiter and len(ids) > 1 else len(ids)
+def scored_tokens(step_ids: Sequence[int], generated: Sequence[int]) -> list[int] | None:
+    """The step's tokens as a scorer's pass reads them, when generation saw the same context.
+
+    A scorer tokenizes the step on its own (``step_ids``); generation may have merged its last
+    piece with the delimiter (Qwen writes ".\n\n" as one token where the pass reads "."). The
+    pass's log-probs are all in the generation's logits when every step token but the last was
+    generated as is: the last one is read at the same position, whatever was sampled there.
+    Otherwise (None) the step is left to the pass.
+    """
+    n = len(step_ids)
+    if n == 0 or n > len(generated) or list(step_ids[: n - 1]) != list(generated[: n - 1]):
+        return None
+    return list(step_ids)

@@ -111,11 +111,16 @@ def generate_kwargs(spec: CaptureSpec) -> dict[str, Any]:
 
 
 def pool_generated(
-    output: Any, lengths: Sequence[int], spec: CaptureSpec
+    output: Any,
+    lengths: Sequence[int],
+    spec: CaptureSpec,
+    token_ids: Sequence[Sequence[int] | None] | None = None,
 ) -> list[RawFeatures | None]:
     """Features of each row's first ``lengths[row]`` generated tokens (None for an empty row).
 
-    ``output`` is a ``generate`` result made with :func:`generate_kwargs`.
+    ``output`` is a ``generate`` result made with :func:`generate_kwargs`. ``token_ids[row]``,
+    when given, are the tokens whose log-probs are averaged at those positions instead of the
+    generated ones (see ``scored_tokens``: the step as a scorer tokenizes it).
     """
     hidden = output.hidden_states if spec.layers else None
     logits = output.logits if spec.logprob else None
@@ -137,7 +142,10 @@ def pool_generated(
         stats = (float("nan"), float("nan"))
         if logits is not None:
             step_logits = torch.stack([logits[j][row] for j in range(length)]).float()
-            ids = generated[row, :length].to(step_logits.device)
+            chosen = token_ids[row] if token_ids is not None else None
+            ids = (generated[row, :length] if chosen is None else torch.tensor(list(chosen))).to(
+                step_logits.device
+            )
             logp = torch.log_softmax(step_logits, dim=-1).gather(1, ids[:, None])[:, 0]
             stats = (float(logp.mean()), float(logp.min()))
         features.append(RawFeatures(last=lasts, mean=means, logprob=stats))

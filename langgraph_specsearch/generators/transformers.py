@@ -46,6 +46,7 @@ from langgraph_specsearch.generators.prompts import (  # noqa: F401  (re-exporte
     PRM_HEAD_SYSTEM_PROMPT,
 )
 from langgraph_specsearch.generators.sampling import NucleusSampler
+from langgraph_specsearch.generators.self_scores import scored_tokens
 from langgraph_specsearch.generators.step_features import (
     CaptureSpec,
     StepFeatureCache,
@@ -368,13 +369,8 @@ class TransformersThoughtGenerator:
             reason = "empty"
         return Thought(text=cut, tokens=len(ids), finish_reason=reason), ids
 
-    def _pooled_length(self, ids: list[int], delimiter: str, spec: CaptureSpec) -> int:
-        """How many of a delimiter-ended row's tokens its captured features cover."""
-        if spec.exclude_delimiter and len(ids) > 1:
-            last = self.tokenizer.decode(ids[-1:], skip_special_tokens=True)
-            if last == delimiter or not last.strip():
-                return len(ids) - 1
-        return len(ids)
+    def _step_ids(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _first_prefix_with_delimiter(self, ids: list[int], delimiter: str) -> int:
         """The shortest prefix whose text holds the delimiter (binary search; it is monotone)."""
@@ -498,13 +494,18 @@ class TransformersThoughtGenerator:
                 # a step that ended on eos or length was never followed by the delimiter, which a
                 # scorer's own pass appends: only delimiter-ended steps read the same (length 0
                 # leaves the others unpooled)
-                lengths = [
-                    self._pooled_length(ids, settings.delimiter, capture.spec)
-                    if t.finish_reason == "delimiter"
-                    else 0
-                    for t, ids in cut
-                ]
-                pooled = pool_generated(output, lengths, capture.spec)
+                targets: list[list[int] | None] | None = None
+                if capture.spec.exclude_delimiter:  # the step's own tokens, as a pass reads them
+                    targets = [
+                        scored_tokens(self._step_ids(t.text), ids)
+                        if t.finish_reason == "delimiter"
+                        else None
+                        for t, ids in cut
+                    ]
+                    lengths = [len(x) if x else 0 for x in targets]
+                else:
+                    lengths = [len(ids) if t.finish_reason == "delimiter" else 0 for t, ids in cut]
+                pooled = pool_generated(output, lengths, capture.spec, targets)
                 for prompt, (thought, _), features in zip(chunk, cut, pooled, strict=True):
                     if features is not None:
                         capture.put(prompt, thought.text, features)

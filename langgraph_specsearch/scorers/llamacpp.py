@@ -241,11 +241,19 @@ class LlamaCppLikelihoodScorer:
         return [self._finish(float(mean)) for mean in means]  # type: ignore[arg-type]
 
     def _from_generation(self, question: str, steps: Sequence[str]) -> float | None:
-        """The step's mean log-prob kept by the generator when it wrote the step, if it did."""
+        """The step's mean log-prob kept by the generator when it wrote the step, if it wrote it
+        after the very context tokens a pass reads (see the transformers scorer's twin)."""
         if self.generated is None:
             return None
         prompt = self.generator.render_prompt(question, list(steps[:-1]), self.delimiter)
-        return self.generated.get(prompt, steps[-1])
+        found = self.generated.get(prompt, steps[-1])
+        if found is None:
+            return None
+        layout, pieces = self._layout(question, steps)
+        context = list(layout)
+        for piece in pieces[:-1]:
+            context += piece + self._encode(self.delimiter)
+        return found if self._encode(prompt) == context else None
 
     def score(
         self, questions: Sequence[str], step_lists: Sequence[Sequence[str]]

@@ -325,12 +325,18 @@ class LikelihoodScorer:
         return [self._finish(float(m)) for m in known]  # type: ignore[arg-type]
 
     def _from_generation(self, question: str, steps: Sequence[str]) -> float | None:
-        """The step's mean log-prob kept from the pass that wrote it, if this model wrote it."""
+        """The step's mean log-prob kept from the pass that wrote it, if this model wrote it
+        after the very context tokens a pass reads (the pass tokenizes the steps piecewise;
+        generation read the prompt whole, and where a step's end merged with the delimiter
+        (".\n\n") the two differ, and so would the score: then the pass reads it)."""
         if self.generated is None or not steps:
             return None
         prompt = self.generator.render_prompt(question, list(steps[:-1]), self.delimiter)
         found = self.generated.get(prompt, steps[-1])
         if found is None or math.isnan(found.logprob[0]):
+            return None
+        layout, pieces = self._layout(question, steps)
+        if self._encode(prompt) != self._context(layout, pieces[:-1]):
             return None
         return float(found.logprob[0])
 

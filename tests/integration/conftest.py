@@ -53,3 +53,31 @@ def real_pair():
     from langgraph_specsearch.presets.assets import load_default_pair
 
     return load_default_pair()
+
+
+@pytest.fixture(scope="session")
+def free_against_paid():
+    """Check free self-scoring on a real target: it writes three thoughts per path; a thought
+    written after the very context tokens a pass reads (the first step: the prompt alone) is
+    scored from its generation, and every score equals a pass's to float rounding (after a
+    step ending in "." Qwen reads ".\n\n" as one token where the pass reads two, so those
+    thoughts are left to the pass)."""
+    from langgraph_specsearch.generators.base import GenerationSettings
+
+    def check(generator, free, paid, question, paths) -> None:
+        settings = GenerationSettings(max_new_tokens=64, temperature=0.7, top_p=0.95, seed=4)
+        groups = generator.generate(question, paths, [3] * len(paths), settings)
+        written = [
+            [*path, t.text] for path, group in zip(paths, groups, strict=True) for t in group
+            if t.finish_reason == "delimiter"
+        ]  # fmt: skip
+        first = sum(1 for steps in written if len(steps) == 1)
+        assert first >= 1, groups
+        questions = [question] * len(written)
+        before = free.reused
+        got, expected = free.score_last(questions, written), paid.score_last(questions, written)
+        assert free.reused - before >= first
+        differences = [abs(a - b) for a, b in zip(got, expected, strict=True)]
+        assert max(differences) < 0.02, (got, expected)  # bf16: a split prefix moves ~0.01
+
+    return check

@@ -149,3 +149,16 @@ def test_a_whole_specsearch_on_the_llamacpp_pair_finishes(llama_pair):
     assert stats["steps"] >= 1 and stats["tokens"]["drafter"] > 0
     assert stats["tokens"]["target"] > 0
     assert stats["accepted"] + stats["rejected"] == stats["drafted"]
+
+
+def test_the_targets_own_thoughts_are_scored_for_free_and_agree_with_a_pass(
+    llama_pair, free_against_paid
+):
+    """Issue 16: the llama.cpp target keeps each thought's mean log-prob from the logits it
+    sampled from; its scorer uses it and it agrees with a pass over the thought's text."""
+    from langgraph_specsearch.scorers.llamacpp import LlamaCppLikelihoodScorer
+
+    _, target = llama_pair
+    free = LlamaCppLikelihoodScorer.from_generator(target, raw=True)
+    paid = LlamaCppLikelihoodScorer.from_generator(target, raw=True, reuse_generation=False)
+    free_against_paid(target, free, paid, QUESTION, [[], [FIRST_STEP]])

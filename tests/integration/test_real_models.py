@@ -110,3 +110,59 @@ def test_specsearch_solves_an_easy_gsm8k_problem_end_to_end(real_pair):
     assert stats["accepted"] + stats["rejected"] == stats["drafted"]
     assert all(node["model"] in ("drafter", "target") for node in result.path)
     assert stats["total_seconds"] > 0
+
+
+def test_mcts_with_speculative_expansion_on_the_real_pair(real_pair, tmp_path):
+    """Issue 17: MCTS through the draft/evaluate/reject/correct nodes on real models; visit
+    counts add up, values are real scores, and a checkpointed run resumes to the same tree."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from langgraph_specsearch import SpecSearch, SpecSearchConfig
+    from langgraph_specsearch.presets import DEFAULT_SCORER, make_scorer
+
+    drafter, target = real_pair
+    config = SpecSearchConfig(
+        search="mcts",
+        mcts_simulations=2,
+        width=2,
+        n_drafts=2,
+        max_depth=4,
+        max_step_tokens=48,
+        seed=0,
+    )
+    scorer = make_scorer(DEFAULT_SCORER, drafter, target)
+    result = SpecSearch(drafter=drafter, target=target, scorer=scorer, config=config).invoke(
+        QUESTION
+    )
+    nodes = list(result.tree.nodes.values())
+    assert result.steps and result.stats["drafted"] > 0
+    expanded = [n for n in nodes if n.get("visits", 0) > 0]
+    assert expanded, "no thought was visited"
+    for node in expanded:
+        children = [c for c in nodes if c["parent"] == node["id"] and c.get("visits", 0)]
+        # a node's visits are its children's plus the simulations that stopped at it
+        assert sum(c["visits"] for c in children) <= node["visits"]
+        assert node.get("value") is None or 0.0 <= node["value"] <= 1.0
+    assert all(n["model"] in ("drafter", "target") for n in result.path)
+    with SqliteSaver.from_conn_string(str(tmp_path / "mcts.sqlite")) as saver:
+        resumed = SpecSearch(
+            drafter=drafter, target=target, scorer=scorer, config=config, checkpointer=saver
+        )
+        thread = {"configurable": {"thread_id": "mcts-real"}}
+        again = resumed.invoke(QUESTION, thread)
+        assert again.steps == result.steps  # seeded: the same search, checkpointed
+        assert resumed.graph.get_state(thread).values["mcts"] is not None
+
+
+def test_the_targets_own_thoughts_are_scored_for_free_and_agree_with_a_pass(
+    real_pair, free_against_paid
+):
+    """Issue 16: with the target's likelihood as scorer, the target's thoughts (AR's, and the
+    corrections) are scored from the logits that wrote them; on the real target this agrees
+    with a separate pass to a few hundredths of a nat per token."""
+    from langgraph_specsearch.scorers.transformers import LikelihoodScorer
+
+    _, target = real_pair
+    free = LikelihoodScorer.from_generator(target, raw=True)
+    paid = LikelihoodScorer.from_generator(target, raw=True, reuse_generation=False)
+    free_against_paid(target, free, paid, QUESTION, [[], [FIRST_STEP]])
