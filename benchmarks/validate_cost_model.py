@@ -8,7 +8,7 @@ median predicted and measured seconds, and the median paired speedup over AR, pr
 measured. The error of a speedup is |predicted / measured - 1| (the issue's target: <= 10%).
 
     python benchmarks/validate_cost_model.py --estimate EST.json --runs benchmarks/results/RUN \
-        [--label NAME] [--no-self-scored]
+        [--label NAME] [--no-self-scored] [--mean-lengths]
 
 Appends the comparison under ``NAME`` to benchmarks/results/cost_model.json.
 """
@@ -51,8 +51,12 @@ def pair_from_estimate(estimate: dict[str, Any]) -> PairProfile:
     )
 
 
-def shape_of(record: dict[str, Any], settings: dict[str, Any], mode: str) -> SearchShape:
-    """The record's own shape: its steps and mean thought length (target thoughts for AR)."""
+def shape_of(
+    record: dict[str, Any], settings: dict[str, Any], mode: str, spread: tuple[float, ...] = ()
+) -> SearchShape:
+    """The record's own shape: its steps and mean thought length (target thoughts for AR), with
+    the spread of thought lengths the estimate measured (a call lasts as long as its longest
+    row; records keep only totals)."""
     beams, width = int(settings["beam_width"]), int(settings["width"])
     drafts = int(settings.get("n_drafts") or 2 * width)
     steps = max(int(record.get("steps") or 0), 1)
@@ -66,17 +70,22 @@ def shape_of(record: dict[str, Any], settings: dict[str, Any], mode: str) -> Sea
     else:
         written = int(record.get("drafted", 0)) + width + int(record.get("corrected", 0))
         per_thought = (tokens.get("drafter", 0) + tokens.get("target", 0)) / max(written, 1)
-    return SearchShape(beams, width, drafts, float(steps), float(per_thought))
+    return SearchShape(beams, width, drafts, float(steps), float(per_thought), spread)
 
 
-def compare(pair: PairProfile, records: list[dict[str, Any]], settings: dict[str, Any]) -> dict:
+def compare(
+    pair: PairProfile,
+    records: list[dict[str, Any]],
+    settings: dict[str, Any],
+    spread: tuple[float, ...] = (),
+) -> dict:
     by_mode: dict[str, dict[str, tuple[float, float]]] = {}
     for record in records:
         mode = str(record["mode"])
         if record.get("error") or mode not in MODELLED or not record.get("steps"):
             continue
         acceptance = float(record.get("acceptance_rate") or 0.0)
-        shape = shape_of(record, settings, mode)
+        shape = shape_of(record, settings, mode, spread)
         predicted = predict_problem_seconds(pair, shape, mode, acceptance)
         measured = float(record["wall_seconds"])
         by_mode.setdefault(mode, {})[str(record["problem_id"])] = (predicted, measured)
@@ -113,6 +122,11 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, required=True, help="a bench run's folder")
     parser.add_argument("--label", default=None)
     parser.add_argument(
+        "--mean-lengths",
+        action="store_true",
+        help="model every call as writing the mean thought length (the model before spread)",
+    )
+    parser.add_argument(
         "--no-self-scored",
         action="store_true",
         help="the bench ran without free self-scoring (code before it), whatever the estimate",
@@ -120,6 +134,7 @@ def main() -> None:
     args = parser.parse_args()
     estimate = json.loads(args.estimate.read_text())
     pair = pair_from_estimate(estimate)
+    spread = () if args.mean_lengths else tuple(estimate.get("length_spread") or ())
     if args.no_self_scored:
         pair = replace(pair, self_scored=False)
     summary = json.loads((args.runs / "summary.json").read_text())
@@ -127,12 +142,14 @@ def main() -> None:
     report = {
         "command": "python benchmarks/validate_cost_model.py "
         f"--estimate {args.estimate} --runs {args.runs}"
-        + (" --no-self-scored" if args.no_self_scored else ""),
+        + (" --no-self-scored" if args.no_self_scored else "")
+        + (" --mean-lengths" if args.mean_lengths else ""),
         "engine": pair.engine,
         "self_scored": pair.self_scored,
         "settings": {k: summary["settings"][k] for k in ("beam_width", "width", "n_drafts")},
         "profile_cost_ratio": round(pair.cost_ratio(), 3),
-        "modes": compare(pair, records, summary["settings"]),
+        "length_spread": "measured by the estimate" if spread else "none (mean lengths)",
+        "modes": compare(pair, records, summary["settings"], spread),
     }
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results[args.label or args.runs.name] = report

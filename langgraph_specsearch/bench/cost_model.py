@@ -15,7 +15,7 @@ before running a whole benchmark, and the acceptance rate a target speedup would
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise, product
 
@@ -172,19 +172,52 @@ class PairProfile:
 
 @dataclass(frozen=True)
 class SearchShape:
-    """What a run looks like: beams, width, drafts, steps and the thoughts' length."""
+    """What a run looks like: beams, width, drafts, steps and the thoughts' length.
+
+    A batched call decodes until its longest row stops, so a call of many rows costs more decode
+    steps than the mean thought has. ``length_spread`` (thought lengths divided by their mean,
+    from real runs) gives the expected longest of ``rows`` thoughts; empty, every thought is
+    taken to have the mean length.
+    """
 
     beam_width: int
     width: int
     n_drafts: int
     steps: float
     tokens_per_thought: float
+    length_spread: tuple[float, ...] = ()
+
+    def call_tokens(self, rows: int) -> float:
+        """Expected decode steps of a call writing ``rows`` thoughts: the longest of them."""
+        return self.tokens_per_thought * expected_longest(self.length_spread, rows)
+
+
+def length_spread(lengths: Sequence[float]) -> tuple[float, ...]:
+    """Thought lengths as multiples of their mean, sorted (what ``SearchShape`` keeps)."""
+    values = [float(n) for n in lengths if n > 0]
+    if not values:
+        return ()
+    mean = sum(values) / len(values)
+    return tuple(sorted(v / mean for v in values))
+
+
+def expected_longest(spread: Sequence[float], rows: int) -> float:
+    """Expected maximum of ``rows`` draws (with replacement) from ``spread``; 1.0 if empty.
+
+    With the sample sorted ascending, the i-th smallest of n is the maximum with probability
+    (i/n)^rows - ((i-1)/n)^rows.
+    """
+    if not spread or rows <= 0:
+        return 1.0
+    ordered = sorted(spread)
+    n = len(ordered)
+    return sum(v * ((i / n) ** rows - ((i - 1) / n) ** rows) for i, v in enumerate(ordered, 1))
 
 
 def target_step_seconds(pair: PairProfile, shape: SearchShape, nodes: int) -> float:
     """A step written by the target alone (AR): ``nodes`` x N thoughts, then scored."""
     rows = nodes * shape.width
-    return pair.target.seconds(rows, nodes, shape.tokens_per_thought) + pair.score_target(rows)
+    return pair.target.seconds(rows, nodes, shape.call_tokens(rows)) + pair.score_target(rows)
 
 
 def spec_step_seconds(
@@ -192,14 +225,14 @@ def spec_step_seconds(
 ) -> float:
     """The expected SpecSearch step: drafts and their scores, then the expected corrections."""
     drafts = nodes * shape.n_drafts
-    cost = pair.drafter.seconds(drafts, nodes, shape.tokens_per_thought) + pair.score(drafts)
+    cost = pair.drafter.seconds(drafts, nodes, shape.call_tokens(drafts)) + pair.score(drafts)
     per_node = rejected_slots_distribution(acceptance, shape.n_drafts, shape.width)
     for combo in product(per_node.items(), repeat=nodes):
         probability = math.prod(share for _, share in combo)
         left = [slots for slots, _ in combo]
         rows = sum(left)
         if rows and probability:
-            call = pair.target.seconds(rows, sum(1 for s in left if s), shape.tokens_per_thought)
+            call = pair.target.seconds(rows, sum(1 for s in left if s), shape.call_tokens(rows))
             cost += probability * (call + pair.score_target(rows))
     return cost
 

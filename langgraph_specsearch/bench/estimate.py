@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from langgraph_specsearch.bench.cost_model import (
@@ -21,6 +21,7 @@ from langgraph_specsearch.bench.cost_model import (
     SearchShape,
     acceptance_needed,
     cost_ratio_needed,
+    length_spread,
     predict_problem_seconds,
     predicted_speedup,
 )
@@ -54,6 +55,8 @@ class Estimate:
     cost_ratio_for_2x: float | None
     recommended: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    # the runs' thought lengths over their mean, sorted: a call lasts as long as its longest row
+    length_spread: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,7 +149,10 @@ def shape_from_runs(results: Sequence[Any], config: SpecSearchConfig) -> tuple[S
     thoughts = [n for r in results for n in r.tree.nodes.values() if n["parent"] is not None]
     tokens = sum(n["tokens"] for n in thoughts) / len(thoughts) if thoughts else 32.0
     steps = sum(r.stats["steps"] for r in results) / len(results) if results else 4.0
-    shape = SearchShape(config.beam_width, config.width, config.drafts_per_node, steps, tokens)
+    spread = length_spread([n["tokens"] for n in thoughts])
+    shape = SearchShape(
+        config.beam_width, config.width, config.drafts_per_node, steps, tokens, spread
+    )
     return shape, (accepted / drafted if drafted else 0.0)
 
 
@@ -160,7 +166,7 @@ def build_estimate(
     }
     options = {"target_only": predicted["target_only"]}
     for m in sorted({shape.width, 2 * shape.width}):
-        trial = SearchShape(shape.beam_width, shape.width, m, shape.steps, shape.tokens_per_thought)
+        trial = replace(shape, n_drafts=m)
         options[f"specsearch M={m}"] = predict_problem_seconds(
             pair, trial, "specsearch", acceptance
         )
@@ -194,6 +200,7 @@ def build_estimate(
             "predicted_seconds": options[best],
         },
         notes=notes,
+        length_spread=[round(v, 4) for v in shape.length_spread],
     )
 
 

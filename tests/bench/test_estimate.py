@@ -8,6 +8,7 @@ numbers (no timing on the shared machine).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -141,13 +142,19 @@ def test_an_expensive_drafter_is_advised_against() -> None:
     assert "recommended: mode=specsearch" in format_estimate(cheap)
 
 
-def test_estimate_measures_runs_and_predicts() -> None:
+def _simulated_estimate(max_depth: int) -> Any:
     clock = Clock()
     drafter = Simulated("small", clock, DRAFTER)
     target = Simulated("big", clock, TARGET)
     scorer = SimulatedScorer(clock, 0.2, 0.05, {"small": 0.9, "big": 0.5})
-    config = SpecSearchConfig(beam_width=2, width=3, n_drafts=3, max_depth=4, max_step_tokens=20)
-    found = estimate(drafter, target, scorer, config, ["What is 3 + 4?"], clock=clock)
+    config = SpecSearchConfig(
+        beam_width=2, width=3, n_drafts=3, max_depth=max_depth, max_step_tokens=20
+    )
+    return estimate(drafter, target, scorer, config, ["What is 3 + 4?"], clock=clock)
+
+
+def test_estimate_measures_runs_and_predicts() -> None:
+    found = _simulated_estimate(max_depth=4)
     assert found.measured["acceptance"] == pytest.approx(1.0)  # drafts outscore the target
     assert found.measured["tokens_per_thought"] == pytest.approx(20.0)
     assert found.profile["target"]["decode_seconds"] == pytest.approx(TARGET.decode_seconds)
@@ -216,3 +223,35 @@ def test_the_estimate_knows_when_the_scorer_scores_the_targets_own_thoughts() ->
     assert not scores_itself(Scorer(target, None), target)  # reuse_generation=False
     assert not scores_itself(Scorer(object(), {}), target)  # the drafter's likelihood
     assert not scores_itself(lambda q, s: 0.5, target)
+
+
+def test_a_call_lasts_as_long_as_its_longest_thought() -> None:
+    """Thought lengths 10 and 30 (spread 0.5 and 1.5 of the mean): one row writes the mean,
+    two rows write 1.25 means (the longer one unless both draw 10), six rows nearly 1.5."""
+    from dataclasses import replace
+
+    from langgraph_specsearch.bench.cost_model import expected_longest, length_spread
+
+    spread = length_spread([10, 30, 0])  # a zero-length thought (an empty step) is left out
+    assert spread == (0.5, 1.5)
+    assert expected_longest(spread, 1) == pytest.approx(1.0)
+    assert expected_longest(spread, 2) == pytest.approx(0.5 / 4 + 1.5 * 3 / 4)
+    assert expected_longest(spread, 3) == pytest.approx(0.5 / 8 + 1.5 * 7 / 8)
+    assert expected_longest((), 6) == 1.0
+    shape = replace(SHAPE, length_spread=spread)
+    six = 20 * (0.5 / 64 + 1.5 * 63 / 64)
+    assert shape.call_tokens(6) == pytest.approx(six)
+    assert target_step_seconds(PAIR, shape, 2) == pytest.approx(
+        TARGET.seconds(6, 2, six) + 0.2 + 0.05 * 6
+    )
+    drafts = DRAFTER.seconds(6, 2, six) + 0.2 + 0.05 * 6
+    assert spec_step_seconds(PAIR, shape, 1.0, 2) == pytest.approx(drafts)
+    # nothing accepted: the target rewrites all six slots, again as long as the longest
+    ar_step = target_step_seconds(PAIR, shape, 2)
+    assert spec_step_seconds(PAIR, shape, 0.0, 2) == pytest.approx(drafts + ar_step)
+    assert predicted_speedup(PAIR, shape, 0.5) != pytest.approx(predicted_speedup(PAIR, SHAPE, 0.5))
+
+
+def test_the_estimate_keeps_the_spread_of_its_runs_thought_lengths() -> None:
+    found = _simulated_estimate(max_depth=3)
+    assert found.length_spread and set(found.length_spread) == {1.0}  # every thought writes 20
