@@ -76,8 +76,9 @@ def build_summary(
     every large-model-only mode run (AR, SpS, and AR on other engines: ``baseline_modes``).
     Their IQR and bootstrap CI are under ``spread``. ``ideal_speedup`` is AR / drafter_only and
     ``ideal_fraction`` how much of it SpecSearch reaches. A retried pair counts once (its last).
-    ``speedup_vs_best_baseline_by_mode`` gives every mode's median ratio against that baseline,
-    and ``correction_strategies`` how each mode's corrections were written.
+    ``speedup_vs_best_baseline_by_mode`` gives every mode's median ratio against that baseline
+    (``mode_spread`` its IQR and CI for auto and drafter only, ``variants`` for variants), and
+    ``correction_strategies`` how each mode's corrections were written.
     """
     records = latest_records(records)
     present = {str(r["mode"]) for r in records}
@@ -108,6 +109,15 @@ def build_summary(
         }
         for mode in modes
         if mode.startswith(VARIANT_PREFIX)
+    }
+    # the other modes that are not baselines (auto, drafter only): the same paired spread
+    mode_spread = {
+        mode: {
+            "speedup_vs_ar": ratio_summary(paired_ratios(ar, times[mode]), seed=seed),
+            "speedup_vs_best_baseline": ratio_summary(paired_ratios(best, times[mode]), seed=seed),
+        }
+        for mode in modes
+        if not is_baseline(mode) and mode != SPEC and mode not in variants
     }
     by_mode_speedup = {mode: _median_ratio(paired_ratios(best, times[mode])) for mode in modes}
     medians = {name: (s["median"] if s else None) for name, s in spread.items()}
@@ -141,6 +151,7 @@ def build_summary(
         "ideal_fraction": vs_ar / ideal if vs_ar is not None and ideal else None,
         "spread": spread,
         "variants": variants,
+        "mode_spread": mode_spread,
         "speedup_vs_best_baseline_by_mode": by_mode_speedup,
         "baseline_modes": [m for m in modes if is_baseline(m)],
         "correction_strategies": {m: strategy_mix(by_mode[m]) for m in modes},
@@ -234,8 +245,9 @@ def _pct(value: float | None) -> float | None:
 def _speedup_rows(summary: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
     header = ["speedup (median of paired ratios)", "median", "IQR", "95% CI", "pairs"]
     named = [(name, summary["spread"].get(name)) for name in SPEEDUPS]
-    for mode, spreads in summary.get("variants", {}).items():
-        named += [(f"{mode} {name}", s) for name, s in spreads.items()]
+    for key in ("variants", "mode_spread"):
+        for mode, spreads in summary.get(key, {}).items():
+            named += [(f"{mode} {name}", s) for name, s in spreads.items()]
     rows = []
     for name, s in named:
         if s is None:

@@ -238,6 +238,21 @@ def test_every_mode_has_its_speedup_against_the_best_baseline() -> None:
     assert by_mode[AR] == pytest.approx(1.0)  # ratios 0.8, 1.0, 1.0
 
 
+def test_auto_gets_its_paired_spread_in_the_summary_and_the_tables() -> None:
+    """auto is not a baseline: its ratios best / auto get a median, IQR and CI, and a row."""
+    records = [
+        _rec("p1", AR, 10.0, True), _rec("p1", "auto", 10.0, True),
+        _rec("p2", AR, 6.0, True), _rec("p2", "auto", 12.0, True),
+        _rec("p3", AR, 9.0, True), _rec("p3", "auto", 3.0, True),
+    ]  # fmt: skip
+    summary = build_summary(records)
+    spread = summary["mode_spread"]["auto"]["speedup_vs_best_baseline"]
+    assert spread["median"] == pytest.approx(1.0)  # ratios 1.0, 0.5, 3.0
+    assert spread["n"] == 3 and spread["q1"] < 1.0 < spread["q3"]
+    assert AR not in summary["mode_spread"]
+    assert "auto speedup_vs_best_baseline | 1.00x" in markdown_table(summary)
+
+
 def test_the_best_baseline_is_the_fastest_large_model_only_mode_on_any_engine() -> None:
     """Per problem, min over AR, SpS and AR on other engines; with only AR run, AR itself."""
     records = [
