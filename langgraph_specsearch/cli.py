@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -86,10 +87,7 @@ def solve(args: argparse.Namespace) -> int:
         raise CliError(str(error)) from error
     drafter, target, scorer = load_real_models(args.scorer, args.drafter, engine)
     reasoner = SpecSearch(drafter=drafter, target=target, scorer=scorer, config=config)
-    _log(
-        f"searching ({config.mode} on {engine}, B={config.beam_width}, N={config.width}, "
-        f"M={config.drafts_per_node}) ..."
-    )
+    _log(f"searching ({config.mode}, {_search_label(config)}, on {engine}) ...")
     final: dict[str, Any] = {}
     for mode, chunk in reasoner.graph.stream(
         {"question": question}, stream_mode=["custom", "values"]
@@ -292,6 +290,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _search_label(config: Any) -> str:
+    """The search and its shape, as the progress line shows it."""
+    drafts = f"N={config.width}, M={config.drafts_per_node}"
+    if config.search == "mcts":
+        return f"MCTS, {config.mcts_simulations} simulations per move, {drafts}"
+    return f"beam search, B={config.beam_width}, {drafts}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; a user's mistake is one line on stderr and exit code 2, not a traceback."""
     args = build_parser().parse_args(argv)
@@ -306,6 +312,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _log("specsearch: interrupted")
         return 130
+    except BrokenPipeError:  # `specsearch tree result.json | head`: the reader had enough
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush cannot fail
+        return 1
 
 
 if __name__ == "__main__":

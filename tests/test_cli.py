@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -120,3 +121,31 @@ def test_missing_model_packages_are_one_line(monkeypatch, capsys) -> None:
     monkeypatch.setattr(cli, "load_real_models", missing)
     assert cli.main(["solve", QUESTION]) == 1
     _one_line_error(capsys, "part packages")
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(demo, tmp_path, capsys) -> None:
+    """``specsearch tree result.json | head -1``: a closed pipe ends the command quietly."""
+    saved = tmp_path / "result.json"
+    assert cli.main(["solve", QUESTION, "--json", "--output", str(saved)]) == 0
+    capsys.readouterr()
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line is written
+    try:
+        writer = subprocess.run(
+            [sys.executable, "-m", "langgraph_specsearch.cli", "tree", str(saved)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert writer.returncode == 1
+    assert "Traceback" not in writer.stderr, writer.stderr
+
+
+def test_the_progress_line_names_the_search(demo, capsys) -> None:
+    assert cli.main(["solve", QUESTION, "--search", "mcts", "--simulations", "2"]) == 0
+    assert "MCTS, 2 simulations per move" in capsys.readouterr().err
+    assert cli.main(["solve", QUESTION]) == 0
+    assert "beam search, B=2" in capsys.readouterr().err
