@@ -91,6 +91,43 @@ def test_measuring_recovers_the_simulated_costs() -> None:
     assert (fixed, row) == pytest.approx((0.2, 0.05))
 
 
+class Disturbed(Simulated):
+    """A simulated model on a shared machine: the first call of every shape runs 1 s late."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seen: set[tuple[int, int]] = set()
+
+    def generate(self, question, paths, counts, settings):  # type: ignore[no-untyped-def]
+        shape = (sum(counts), settings.max_new_tokens)
+        if shape not in self.seen:
+            self.seen.add(shape)
+            self.clock.now += 1.0
+        return super().generate(question, paths, counts, settings)
+
+
+def test_a_disturbed_call_does_not_move_the_measured_costs() -> None:
+    """Other work only adds time, so the fastest of the rounds is the call's own cost."""
+    clock = Clock()
+    measured = measure_call_profile(Disturbed("t", clock, TARGET), (1, 3, 6), clock=clock)
+    assert measured.decode_seconds == pytest.approx(TARGET.decode_seconds)
+    assert measured.prompt_seconds == pytest.approx(TARGET.prompt_seconds)
+    assert measured.fixed == pytest.approx(TARGET.fixed)
+    scorer = SimulatedScorer(clock, 0.2, 0.05, {})
+    first = scorer.score_last
+
+    calls = []
+
+    def late_in_two_rounds(questions: list[str], step_lists: list[list[str]]) -> list[float]:
+        calls.append(len(step_lists))
+        if len(calls) <= 4:  # rounds alternate one row and six: two of three rounds run late
+            clock.now += 1.0
+        return first(questions, step_lists)
+
+    scorer.score_last = late_in_two_rounds  # type: ignore[method-assign]
+    assert measure_scorer(scorer, clock=clock) == pytest.approx((0.2, 0.05))
+
+
 def test_decode_cost_is_interpolated_between_measured_batch_sizes() -> None:
     assert TARGET.decode(2) == pytest.approx(0.11)
     assert TARGET.decode(6) == pytest.approx(0.15)
