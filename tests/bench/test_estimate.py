@@ -81,12 +81,17 @@ PAIR = PairProfile(DRAFTER, TARGET, score_fixed=0.2, score_row=0.05)
 SHAPE = SearchShape(beam_width=2, width=3, n_drafts=3, steps=4, tokens_per_thought=20)
 
 
+def _recovers_target(model: type[Simulated], clock: Clock) -> None:
+    measured = measure_call_profile(model("t", clock, TARGET), (1, 3, 6), clock=clock)
+    assert measured.decode_seconds == pytest.approx(TARGET.decode_seconds)
+    assert (measured.prompt_seconds, measured.fixed) == pytest.approx(
+        (TARGET.prompt_seconds, TARGET.fixed)
+    )
+
+
 def test_measuring_recovers_the_simulated_costs() -> None:
     clock = Clock()
-    measured = measure_call_profile(Simulated("t", clock, TARGET), (1, 3, 6), clock=clock)
-    assert measured.decode_seconds == pytest.approx(TARGET.decode_seconds)
-    assert measured.prompt_seconds == pytest.approx(TARGET.prompt_seconds)
-    assert measured.fixed == pytest.approx(TARGET.fixed)
+    _recovers_target(Simulated, clock)
     fixed, row = measure_scorer(SimulatedScorer(clock, 0.2, 0.05, {}), clock=clock)
     assert (fixed, row) == pytest.approx((0.2, 0.05))
 
@@ -109,10 +114,7 @@ class Disturbed(Simulated):
 def test_a_disturbed_call_does_not_move_the_measured_costs() -> None:
     """Other work only adds time, so the fastest of the rounds is the call's own cost."""
     clock = Clock()
-    measured = measure_call_profile(Disturbed("t", clock, TARGET), (1, 3, 6), clock=clock)
-    assert measured.decode_seconds == pytest.approx(TARGET.decode_seconds)
-    assert measured.prompt_seconds == pytest.approx(TARGET.prompt_seconds)
-    assert measured.fixed == pytest.approx(TARGET.fixed)
+    _recovers_target(Disturbed, clock)
     scorer = SimulatedScorer(clock, 0.2, 0.05, {})
     first = scorer.score_last
 
