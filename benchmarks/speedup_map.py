@@ -31,6 +31,7 @@ from langgraph_specsearch.bench.cost_model import (
     SearchShape,
     predicted_speedup,
 )
+from langgraph_specsearch.bench.estimate import pair_from_estimate
 
 RESULTS = Path(__file__).parent / "results" / "speedup_map.json"
 RATIOS = (1.5, 2, 3, 5, 10, 20)
@@ -49,17 +50,9 @@ def gpu_pair(ratio: float) -> PairProfile:
 
 def measured_pair(estimate: dict[str, Any], ratio: float) -> PairProfile:
     """This machine's measured profile with the drafter rescaled to ``ratio`` x cheaper."""
-    pair = estimate["profile"]
-
-    def profile(row: dict[str, Any]) -> CallProfile:
-        decode = {int(k): float(v) for k, v in row["decode_seconds"].items()}
-        return CallProfile(decode, float(row["prompt_seconds"]), float(row.get("fixed", 0.0)))
-
-    target, drafter = profile(pair["target"]), profile(pair["drafter"])
-    scored = {"score_fixed": pair["score_fixed"], "score_row": pair["score_row"]}
-    measured = PairProfile(drafter, target, **scored, self_scored=pair.get("self_scored", False))
+    measured = pair_from_estimate(estimate)
     scale = measured.cost_ratio() / ratio
-    return replace(measured, drafter=drafter.scaled(scale))
+    return replace(measured, drafter=measured.drafter.scaled(scale))
 
 
 def acceptance_for(pair: PairProfile, shape: SearchShape, wanted: float) -> float | None:

@@ -22,33 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from langgraph_specsearch.bench.cost_model import (
-    CallProfile,
     PairProfile,
     SearchShape,
     predict_problem_seconds,
 )
+from langgraph_specsearch.bench.estimate import pair_from_estimate
 from langgraph_specsearch.bench.records import latest_records, read_records
 from langgraph_specsearch.bench.stats import median
 
 RESULTS = Path(__file__).parent / "results" / "cost_model.json"
 MODELLED = ("target_only", "specsearch", "drafter_only")
-
-
-def pair_from_estimate(estimate: dict[str, Any]) -> PairProfile:
-    profile = estimate["profile"]
-
-    def call(row: dict[str, Any]) -> CallProfile:
-        decode = {int(k): float(v) for k, v in row["decode_seconds"].items()}
-        return CallProfile(decode, float(row["prompt_seconds"]), float(row.get("fixed", 0.0)))
-
-    return PairProfile(
-        call(profile["drafter"]),
-        call(profile["target"]),
-        float(profile["score_fixed"]),
-        float(profile["score_row"]),
-        engine=estimate.get("engine", "unknown"),
-        self_scored=bool(profile.get("self_scored", False)),
-    )
 
 
 def shape_of(

@@ -157,13 +157,23 @@ class PairProfile:
     # the scorer is the target's likelihood and scores the target's own thoughts from the pass
     # that wrote them (free self-scoring): AR's steps and corrections cost no scoring
     self_scored: bool = False
+    # the share of the target's thoughts whose free score applies; the rest need a pass (a step
+    # whose end merged with the delimiter, as Qwen's ".\n\n", was read differently)
+    free_share: float = 1.0
 
     def score(self, rows: int) -> float:
         return self.score_fixed + self.score_row * rows if rows else 0.0
 
     def score_target(self, rows: int) -> float:
-        """Scoring ``rows`` thoughts the target wrote."""
-        return 0.0 if self.self_scored else self.score(rows)
+        """Expected cost of scoring ``rows`` thoughts the target wrote: with self-scoring, a
+        pass over the ``1 - free_share`` of them that need one, and a call if any does."""
+        if not self.self_scored:
+            return self.score(rows)
+        if rows <= 0 or self.free_share >= 1.0:
+            return 0.0
+        return self.score_fixed * (1.0 - self.free_share**rows) + self.score_row * rows * (
+            1.0 - self.free_share
+        )
 
     def cost_ratio(self, rows: int = 6, tokens: float = 32) -> float:
         """How many times cheaper the drafter's call is than the target's, at one step's size."""

@@ -155,6 +155,37 @@ def shape_from_runs(results: Sequence[Any], config: SpecSearchConfig) -> tuple[S
     return shape, (accepted / drafted if drafted else 0.0)
 
 
+def pair_from_estimate(estimate: dict[str, Any]) -> PairProfile:
+    """The measured pair back from an estimate's JSON (``specsearch estimate --json``)."""
+    profile = estimate["profile"]
+
+    def call(row: dict[str, Any]) -> CallProfile:
+        decode = {int(k): float(v) for k, v in row["decode_seconds"].items()}
+        return CallProfile(decode, float(row["prompt_seconds"]), float(row.get("fixed", 0.0)))
+
+    return PairProfile(
+        call(profile["drafter"]),
+        call(profile["target"]),
+        float(profile["score_fixed"]),
+        float(profile["score_row"]),
+        engine=estimate.get("engine", "unknown"),
+        self_scored=bool(profile.get("self_scored", False)),
+        free_share=float(profile.get("free_share", 1.0)),
+    )
+
+
+def free_share(results: Sequence[Any], reused: int) -> float:
+    """The share of the target's thoughts in ``results`` that were scored for free, from the
+    scorer's count of reused scores over the runs (1.0 when the target wrote nothing)."""
+    written = sum(
+        1
+        for r in results
+        for n in r.tree.nodes.values()
+        if n["parent"] is not None and n["model"] == "target"
+    )
+    return min(max(reused / written, 0.0), 1.0) if written else 1.0
+
+
 def build_estimate(
     pair: PairProfile, shape: SearchShape, acceptance: float, measured: dict[str, float]
 ) -> Estimate:
@@ -185,6 +216,7 @@ def build_estimate(
             "score_fixed": pair.score_fixed,
             "score_row": pair.score_row,
             "self_scored": pair.self_scored,
+            "free_share": pair.free_share,
         },
         measured=measured,
         predicted_seconds={**predicted, **options},
@@ -262,8 +294,11 @@ def estimate(
     )
     spec = config.with_overrides({"mode": "specsearch"})
     reasoner = SpecSearch(drafter=drafter, target=target, scorer=scorer, config=spec)
+    reused = getattr(scorer, "reused", 0)
     results = [reasoner.invoke(question) for question in questions]
     shape, acceptance = shape_from_runs(results, spec)
+    if pair.self_scored:
+        pair = replace(pair, free_share=free_share(results, getattr(scorer, "reused", 0) - reused))
     measured = {
         "acceptance": acceptance,
         "steps": shape.steps,

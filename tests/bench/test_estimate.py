@@ -294,3 +294,42 @@ def test_a_call_lasts_as_long_as_its_longest_thought() -> None:
 def test_the_estimate_keeps_the_spread_of_its_runs_thought_lengths() -> None:
     found = _simulated_estimate(max_depth=3)
     assert found.length_spread and set(found.length_spread) == {1.0}  # every thought writes 20
+
+
+def test_only_the_share_of_free_scores_is_free() -> None:
+    """With half the target's thoughts scored for free, two thoughts cost one row's pass and a
+    call unless both were free (1 - 0.5^2 of the time)."""
+    from dataclasses import replace
+
+    half = replace(PAIR, self_scored=True, free_share=0.5)
+    assert half.score_target(2) == pytest.approx(0.2 * 0.75 + 0.05 * 1)
+    assert half.score_target(0) == 0.0
+    assert replace(half, free_share=1.0).score_target(6) == 0.0
+    assert replace(half, self_scored=False).score_target(2) == pytest.approx(0.2 + 0.05 * 2)
+
+
+def test_the_estimate_measures_how_many_of_the_targets_thoughts_were_free() -> None:
+    clock = Clock()
+    drafter = Simulated("small", clock, DRAFTER)
+    target = Simulated("big", clock, TARGET)
+
+    class SelfScorer(SimulatedScorer):
+        """Scores the target's thoughts for free every other time (as a real scorer does
+        where the step's end merged with the delimiter)."""
+
+        generator, generated, reused, written = target, {}, 0, 0
+
+        def score_last(self, questions: list[str], step_lists: list[list[str]]) -> list[float]:
+            for steps in step_lists:
+                if steps[-1].startswith("big"):
+                    self.written += 1
+                    self.reused += self.written % 2
+            return super().score_last(questions, step_lists)
+
+    scorer = SelfScorer(clock, 0.2, 0.05, {"small": 0.4, "big": 0.5})
+    config = SpecSearchConfig(beam_width=2, width=3, n_drafts=3, max_depth=3, max_step_tokens=20)
+    found = estimate(drafter, target, scorer, config, ["What is 3 + 4?"], clock=clock)
+    assert found.profile["self_scored"] is True
+    assert scorer.written > 2  # the drafts were rejected: the target wrote every step
+    assert found.profile["free_share"] == pytest.approx(scorer.reused / scorer.written)
+    assert 0.4 < found.profile["free_share"] < 0.6
