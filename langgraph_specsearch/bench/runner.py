@@ -52,6 +52,22 @@ DEFAULT_DATA = default_problems_path()
 ReasonerFactory = Callable[[str], SpecSearch]
 
 
+def forget_between_runs(objects: Sequence[Any]) -> None:
+    """Empty what the models and scorers keep between calls, so no run reads another's work.
+
+    Without this a mode run after another on the same problem finds its prompts prefilled
+    (llama.cpp's prompt cache), its prefixes scored, or a thought's free score kept, and
+    looks faster than the mode run first.
+    """
+    for each in {id(each): each for each in objects}.values():  # models need not be hashable
+        clear = getattr(each, "clear_prefix_cache", None)
+        if callable(clear):
+            clear()
+        kept_scores = getattr(each, "generated", None)
+        if callable(getattr(kept_scores, "clear", None)):
+            kept_scores.clear()
+
+
 def run_benchmark(
     problems: Sequence[Problem],
     modes: Sequence[str],
@@ -254,13 +270,11 @@ def main(args: argparse.Namespace) -> int:
         small = assistants.get(mode, drafter)
         return SpecSearch(drafter=small, target=target, scorer=scorer, config=config)
 
-    scorers = [scorer, *(other_scorer for _, other_scorer in others.values())]
+    kept = [scorer, drafter, target, *assistants.values()]
+    kept += [model for pair in others.values() for model in pair]
 
     def clear_caches() -> None:
-        for each in scorers:
-            clear = getattr(each, "clear_prefix_cache", None)
-            if clear is not None:
-                clear()
+        forget_between_runs(kept)
 
     records = run_benchmark(
         problems,

@@ -45,6 +45,11 @@ class StepCache(Generic[V]):
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
 
+    def clear(self) -> None:
+        """Forget every step (e.g. so that one benchmark run cannot reuse another's)."""
+        with self._lock:
+            self._entries.clear()
+
     def get(self, prompt: str, text: str) -> V | None:
         with self._lock:
             found = self._entries.get((prompt, text))

@@ -177,3 +177,42 @@ def test_the_prm_head_refuses_a_drafter_it_was_not_trained_on(
     monkeypatch.setattr(model_assets, "load_default_generator", never)
     with pytest.raises(SystemExit, match="use --scorer likelihood-target"):
         main(["solve", "2+2?", "--drafter", "smollm2-135m", "--scorer", "prm-head"])
+
+
+def test_every_run_starts_with_empty_caches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_data: Path
+) -> None:
+    """Before each run the bench empties the models' prompt caches and the scorer's prefix and
+    free-score caches: a mode run second on a problem must not find the first one's work."""
+    from langgraph_specsearch.bench import runner
+    from langgraph_specsearch.generators.self_scores import StepCache
+
+    cleared: list[str] = []
+
+    class Cached(DemoModel):
+        def clear_prefix_cache(self) -> None:
+            cleared.append(self.name)
+
+    drafter, target, scorer = Cached("drafter", 0.7), Cached("target", 0.9), DemoScorer()
+    kept: StepCache[float] = StepCache()
+    scorer.generated = kept  # type: ignore[attr-defined]
+
+    def fake_models(scorer_name: str, drafter_name: str, engine: str | None = None) -> tuple:
+        return drafter, target, scorer
+
+    seen: list[int] = []  # the free-score cache's size at each generate call
+
+    def run_and_remember(*args: object, **kwargs: object) -> None:
+        seen.append(len(kept))
+        kept.put(f"prompt {len(seen)}", "a thought this run wrote", -0.5)
+        return real_run(*args, **kwargs)
+
+    real_run = DemoModel.generate
+    monkeypatch.setattr(DemoModel, "generate", run_and_remember)
+    monkeypatch.setattr(runner, "load_real_models", fake_models)
+    args = ["bench", "--data", str(demo_data), "--n", "2", "--out-dir", str(tmp_path)]
+    args += ["--run-name", "c", "--width", "2", "--no-plots", "--modes", "target_only", "auto"]
+    assert main(args) == 0
+    runs = 2 * 2
+    assert cleared.count("drafter") == runs and cleared.count("target") == runs
+    assert seen.count(0) == runs  # every run's first call found it empty
