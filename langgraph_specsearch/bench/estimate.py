@@ -65,7 +65,12 @@ class Estimate:
 def _timed_call(
     generator: Any, counts: list[int], tokens: int, clock: Clock, seed: int
 ) -> tuple[float, int]:
-    """Seconds of one call and the decode steps it took (its longest row)."""
+    """Seconds of one call and the decode steps it took (its longest row), from a cold prompt
+    cache: an engine that keeps prompts between calls (llama.cpp) would otherwise read them
+    for free from the second round on, and the fastest round would cost no prompt at all."""
+    clear = getattr(generator, "clear_prefix_cache", None)
+    if callable(clear):
+        clear()
     paths = [list(path) for path, count in zip(PATHS, counts, strict=True) if count]
     rows = [count for count in counts if count]
     settings = GenerationSettings(delimiter="", max_new_tokens=tokens, temperature=0.7, seed=seed)

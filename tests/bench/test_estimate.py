@@ -130,6 +130,28 @@ def test_a_disturbed_call_does_not_move_the_measured_costs() -> None:
     assert measure_scorer(scorer, clock=clock) == pytest.approx((0.2, 0.05))
 
 
+class PromptCaching(Simulated):
+    """A simulated engine that keeps prompts between calls (as llama.cpp does): a prompt it
+    has read costs nothing the next time, until its cache is cleared."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cached: set[str] = set()
+
+    def clear_prefix_cache(self) -> None:
+        self.cached.clear()
+
+    def generate(self, question, paths, counts, settings):  # type: ignore[no-untyped-def]
+        read = [" ".join(path) for path in paths if " ".join(path) not in self.cached]
+        self.cached.update(read)
+        self.clock.now -= (len(paths) - len(read)) * self.profile.prompt_seconds
+        return super().generate(question, paths, counts, settings)
+
+
+def test_prompts_are_timed_cold_on_an_engine_that_caches_them() -> None:
+    _recovers_target(PromptCaching, Clock())
+
+
 def test_decode_cost_is_interpolated_between_measured_batch_sizes() -> None:
     assert TARGET.decode(2) == pytest.approx(0.11)
     assert TARGET.decode(6) == pytest.approx(0.15)
