@@ -12,7 +12,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from langgraph_specsearch.config import SpecSearchConfig
 from langgraph_specsearch.presets import (
     DEFAULT_SCORER,
     SCORERS,
@@ -291,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _search_label(config: SpecSearchConfig) -> str:
+def _search_label(config: Any) -> str:
     """The search and its shape, as the progress line shows it."""
     drafts = f"N={config.width}, M={config.drafts_per_node}"
     if config.search == "mcts":
