@@ -11,6 +11,7 @@ import types
 
 import pytest
 from extras import require_extra
+from merging_harness import run_behind_a_held_batch
 
 from langgraph_specsearch.generators.base import GenerationSettings, cut_at_delimiter
 from langgraph_specsearch.generators.llamacpp import (
@@ -466,3 +467,31 @@ def test_the_scored_tokens_are_the_pass_s_when_generation_saw_the_same_context()
     assert scored_tokens([5, 4, 7], [5, 6, 7, 9]) is None  # another context mid-step
     assert scored_tokens([5, 6, 7, 8], [5, 6, 7]) is None  # longer than what was written
     assert scored_tokens([], [5]) is None
+
+
+def test_concurrent_calls_merge_into_one_batch_and_keep_their_own_samples(tiny_model):
+    """Many searches, one engine: calls that wait for the engine run as one batch, and every row
+    keeps its own call's seed, so each call gets what it would have drawn alone."""
+    generator = _generator(tiny_model, max_batch_size=4)
+    calls = [
+        (QUESTION, [[], ["a step"]], [2, 1], 5),
+        ("What is 3 + 3?", [[]], [3], 6),
+        (QUESTION, [["a step"]], [2], 7),
+    ]
+
+    def settings(seed: int) -> GenerationSettings:
+        return GenerationSettings(**{**vars(SAMPLED), "seed": seed})
+
+    alone = [generator.generate(q, p, c, settings(s)) for q, p, c, s in calls]
+    assert generator.merger.stats.merged_batches == 0
+
+    def work(index: int):
+        question, paths, counts, seed = calls[index]
+        return lambda: generator.generate(question, paths, counts, settings(seed))
+
+    results = run_behind_a_held_batch(generator, "_generate_chunk", [work(i) for i in range(3)])
+    stats = generator.merger.stats
+    assert (stats.batches, stats.merged_batches, stats.widest) == (5, 1, 2)
+    assert results == alone
+    assert generator.last_details.sequences == 5  # the merged batch held both calls' rows
+    assert generator.last_details.model_calls == 2  # 5 rows in chunks of 4

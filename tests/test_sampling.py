@@ -68,3 +68,27 @@ def test_seeded_draws_repeat() -> None:
 def test_bad_settings_are_named(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         NucleusSampler(**kwargs)
+
+
+def test_row_generators_make_each_row_draw_as_it_would_in_any_batch() -> None:
+    """A row's draws depend on its own generator only, not on which rows share its batch (calls
+    merged into one batch, or split into chunks: generators/merging.py)."""
+    torch.manual_seed(0)
+    scores = torch.randn(5, 300) * torch.tensor([[3.0], [0.1], [2.0], [1.0], [0.05]])
+    ids = torch.zeros(5, 1, dtype=torch.long)
+    seeds = [11, 12, 13, 14, 15]
+
+    def sample(rows: list[int]) -> torch.Tensor:
+        generators = [torch.Generator().manual_seed(seeds[r]) for r in rows]
+        sampler = NucleusSampler(temperature=0.9, top_p=0.95, candidates=8, generators=generators)
+        out = torch.stack([sampler(ids[rows], scores[rows].clone()).argmax(-1) for _ in range(6)])
+        assert sampler.fallback_rows > 0 or rows == [0]  # both draws (nucleus, full sort) run
+        return out
+
+    torch.manual_seed(99)  # the global stream must not matter
+    together = sample([0, 1, 2, 3, 4])
+    for r in range(5):
+        assert torch.equal(together[:, r], sample([r])[:, 0])
+    assert torch.equal(together[:, 2:4], sample([2, 3]))
+    with pytest.raises(ValueError, match="2 generators for 5 rows"):
+        NucleusSampler(1.0, 0.9, generators=[torch.Generator()] * 2)(ids, scores.clone())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -25,8 +26,10 @@ from langgraph_specsearch.generators.transformers import (
 )
 
 try:
+    from merging_harness import run_behind_a_held_batch
     from tiny_models import tiny_qwen2, tiny_tokenizer
 except ImportError:  # tests collected as a package
+    from tests.merging_harness import run_behind_a_held_batch
     from tests.tiny_models import tiny_qwen2, tiny_tokenizer
 
 QUESTION = "1 + 2 = 3 so The answer is 3"
@@ -346,3 +349,101 @@ def test_plain_sampling_draws_from_the_nucleus_only_and_assisted_keeps_transform
     plain = TransformersThoughtGenerator(target.model, target.tokenizer, nucleus_sampling=False)
     plain.generate(QUESTION, [[]], [2], settings)
     assert calls == []  # assisted, greedy and opted-out calls use transformers' own sampling
+
+
+def test_concurrent_calls_merge_into_one_batch_and_keep_their_own_samples(tokenizer, target):
+    """Many searches, one engine: calls that wait for the model run as one batch, and each call's
+    rows are what it would have drawn alone (its own seed, its own stream)."""
+    generator = TransformersThoughtGenerator(target.model, tokenizer, max_batch_size=4)
+    calls = [
+        ([[], ["step 1"]], [2, 1], 5),
+        ([["1 + 2"]], [3], 6),
+        ([[]], [2], 7),
+    ]
+
+    def settings(seed: int) -> GenerationSettings:
+        return GenerationSettings(max_new_tokens=6, temperature=0.9, top_p=0.9, seed=seed)
+
+    alone = [generator.generate(QUESTION, p, c, settings(s)) for p, c, s in calls]
+    assert generator.merger.stats.merged_batches == 0
+
+    def work(index: int):
+        paths, counts, seed = calls[index]
+        return lambda: generator.generate(QUESTION, paths, counts, settings(seed))
+
+    results = run_behind_a_held_batch(generator, "_generate_rows", [work(i) for i in range(3)])
+    stats = generator.merger.stats
+    assert (stats.batches, stats.merged_batches, stats.widest) == (5, 1, 2)
+    assert results == alone
+    assert generator.last_details.sequences == 5  # the merged batch held both calls' rows
+
+
+def test_calls_that_cannot_keep_their_own_stream_are_not_merged(tokenizer, target, drafter):
+    generator = TransformersThoughtGenerator(target.model, tokenizer, nucleus_sampling=False)
+    request = _request(["p"], GenerationSettings(temperature=0.7, top_p=0.9), None)
+    assert generator._merge_key(request) is None  # transformers' sampler: one global stream
+    assert generator._merge_key(_request(["p"], GenerationSettings(), drafter)) is None
+    plain = TransformersThoughtGenerator(target.model, tokenizer)
+    a = plain._merge_key(_request(["p"], GenerationSettings(seed=1), None))
+    b = plain._merge_key(_request(["q"], GenerationSettings(seed=2), None))
+    assert a is not None and a == b  # only the seeds differ: they may share a batch
+    c = plain._merge_key(_request(["p"], GenerationSettings(max_new_tokens=5), None))
+    assert c != a
+    greedy = _request(["p"], GenerationSettings(temperature=0.0), None)
+    assert generator._merge_key(greedy) is not None
+
+
+def _request(prompts, settings, assistant):
+    from langgraph_specsearch.generators.transformers import _Request
+
+    return _Request(prompts, settings, "batched", assistant)
+
+
+class _HashScorer:
+    """A deterministic stand-in PRM for tiny models: a hash of the step, in [0, 1)."""
+
+    def score_last(self, questions, step_lists):
+        import hashlib
+
+        return [
+            int.from_bytes(hashlib.blake2b(f"{q}|{s[-1]}".encode(), digest_size=2).digest()) / 65536
+            for q, s in zip(questions, step_lists, strict=True)
+        ]
+
+
+def test_searches_run_by_batch_share_the_engine_and_find_what_they_find_alone(tokenizer):
+    """Four searches through ``batch`` on one drafter and one target: their stage calls merge
+    into shared batches, and every search's tree is the one it grows alone."""
+    from langgraph_specsearch import SpecSearch, SpecSearchConfig
+
+    def pair() -> tuple[TransformersThoughtGenerator, TransformersThoughtGenerator]:
+        small = tiny_qwen2(len(tokenizer), seed=1, layers=1, logit_scale=3.0)
+        large = tiny_qwen2(len(tokenizer), seed=0, layers=2, logit_scale=3.0)
+        return (
+            TransformersThoughtGenerator(small, tokenizer, name="tiny-drafter"),
+            TransformersThoughtGenerator(large, tokenizer, name="tiny-target"),
+        )
+
+    config = SpecSearchConfig(
+        width=2, n_drafts=2, max_depth=3, max_step_tokens=5, correction="batched"
+    )  # "auto" corrections pick by measured speed, which would differ between the runs
+    questions = [f"{QUESTION} {i}" for i in range(4)]
+    alone = [SpecSearch(*pair(), _HashScorer(), config=config).invoke(q) for q in questions]
+
+    drafter, target = pair()
+    original = drafter._generate_rows
+    first = threading.Event()
+
+    def held(*args, **kwargs):  # the first draft waits for the other searches to queue theirs
+        if not first.is_set():
+            first.set()
+            deadline = time.monotonic() + 10
+            while len(drafter.merger._pending) < 3 and time.monotonic() < deadline:
+                time.sleep(0.001)
+        return original(*args, **kwargs)
+
+    drafter._generate_rows = held  # type: ignore[method-assign]
+    reasoner = SpecSearch(drafter, target, _HashScorer(), config=config)
+    together = reasoner.batch(questions, config={"max_concurrency": 4})
+    assert drafter.merger.stats.merged_batches >= 1 and drafter.merger.stats.widest >= 3
+    assert [(r.answer, r.tree.nodes) for r in together] == [(r.answer, r.tree.nodes) for r in alone]

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, TypeVar, runtime_checkable
 
+T = TypeVar("T")
 FinishReason = Literal["delimiter", "eos", "length", "empty", "repeat"]
 
 
@@ -95,6 +96,18 @@ def can_speculate(target: object, drafter: object) -> bool:
     )
 
 
+def split_by_counts(items: Sequence[T], counts: Sequence[int]) -> list[list[T]]:
+    """``items`` cut into consecutive groups of ``counts[i]`` (a batch's rows back to its calls)."""
+    if sum(counts) != len(items):
+        raise ValueError(f"{len(items)} items for counts summing to {sum(counts)}")
+    groups: list[list[T]] = []
+    start = 0
+    for count in counts:
+        groups.append(list(items[start : start + count]))
+        start += count
+    return groups
+
+
 def cut_at_delimiter(text: str, delimiter: str) -> tuple[str, bool]:
     """Cut ``text`` at the first delimiter; say whether one was found.
 
@@ -113,3 +126,12 @@ def request_seed(seed: int, key: object, row: int = 0) -> int:
     prompt (``key``) and row, so nodes and rows differ and a seeded run repeats."""
     digest = hashlib.blake2b(f"{seed}:{key!r}:{row}".encode(), digest_size=4).digest()
     return int.from_bytes(digest, "little") & 0x7FFFFFFF
+
+
+def row_seed(seed: int, row: int) -> int:
+    """Row ``row``'s sampling seed in a call seeded ``seed``: a hash of both, so rows differ, runs
+    repeat, a different call seed changes every row, and a row samples the same tokens whichever
+    rows share its batch. Never 0xFFFFFFFF (llama.cpp's "pick a random seed")."""
+    digest = hashlib.blake2b(f"{seed}:{row}".encode(), digest_size=4).digest()
+    value = int.from_bytes(digest, "little")
+    return value if value != 0xFFFFFFFF else 0

@@ -17,6 +17,7 @@ from langgraph_specsearch.generators.base import (
     ThoughtGenerator,
     cut_at_delimiter,
     request_seed,
+    split_by_counts,
 )
 
 SYSTEM_PROMPT = (
@@ -119,12 +120,7 @@ class LangChainThoughtGenerator:
         else:
             outputs = self._batch(inputs, batch_config, [settings.delimiter], settings)
         thoughts = [self._thought(output, settings.delimiter) for output in outputs]
-        grouped: list[list[Thought]] = []
-        offset = 0
-        for count in counts:
-            grouped.append(thoughts[offset : offset + count])
-            offset += count
-        return grouped
+        return split_by_counts(thoughts, counts)
 
     def _settings(self, settings: GenerationSettings) -> dict[str, Any]:
         values = {

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
-import hashlib
 import json
 import logging
 import math
@@ -35,7 +34,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -46,14 +45,16 @@ from langgraph_specsearch.generators.base import (
     GenerationStats,
     Thought,
     cut_at_delimiter,
+    row_seed,
+    split_by_counts,
 )
+from langgraph_specsearch.generators.merging import CallMerger
 from langgraph_specsearch.generators.prompts import DEFAULT_SYSTEM_PROMPT
 from langgraph_specsearch.generators.self_scores import SelfScoreCache, scored_tokens
 
 EXTRA_HINT = "pip install 'langgraph-specsearch[llamacpp]'"
 
 _MAX_SEQUENCES = 256  # llama.cpp's LLAMA_MAX_SEQ
-_DEFAULT_SEED = 0xFFFFFFFF  # LLAMA_DEFAULT_SEED: "pick a random seed", never a row's seed
 
 
 # ----------------------------------------------------------------------------------- prompts
@@ -582,14 +583,6 @@ def log_softmax_at(logits: Any) -> Callable[[int], float]:
     return lambda token: float(row[token] - total)
 
 
-def row_seed(seed: int, row: int) -> int:
-    """Row ``row``'s sampler seed: a hash of the call's seed and the row, so rows differ, runs
-    repeat, and a different call seed changes every row."""
-    digest = hashlib.blake2b(f"{seed}:{row}".encode(), digest_size=4).digest()
-    value = int.from_bytes(digest, "little")
-    return value if value != _DEFAULT_SEED else 0
-
-
 def make_sampler(settings: GenerationSettings, seed: int) -> Any:
     """llama.cpp's sampler chain for ``settings``: greedy at temperature 0, else temperature,
     then top-p over the tempered distribution (the transformers backend's order), then a draw."""
@@ -613,6 +606,14 @@ class _Row:
     reason: FinishReason | None = None
     logprobs: list[float] = field(default_factory=list)  # only while recording self-scores
     last_logp: Callable[[int], float] | None = None  # the last position's log-probs, likewise
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One call's rows (each row's prompt ids and text), as the merger hands them over."""
+
+    prompts: list[tuple[list[int], str]]
+    settings: GenerationSettings
 
 
 @dataclass
@@ -678,6 +679,10 @@ class LlamaCppThoughtGenerator:
         self.total = LlamaCppStats()
         self.last_token_ids: list[list[int]] = []
         self.self_scores: SelfScoreCache | None = None  # see record_self_scores
+        # concurrent searches' calls run as one batch (see .merging); merger.stats counts them
+        self.merger: CallMerger[_Request, list[tuple[Thought, list[int]]]] = CallMerger(
+            self._run_merged
+        )
 
     def record_self_scores(self, capacity: int = 4096) -> SelfScoreCache:
         """Keep the mean log-prob of each step this model writes (from the raw logits it sampled
@@ -753,41 +758,55 @@ class LlamaCppThoughtGenerator:
         if any(count < 0 for count in counts):
             raise ValueError(f"counts must be >= 0, got {list(counts)}")
         start = time.perf_counter()
+        request = _Request([], settings)
+        for steps, count in zip(paths, counts, strict=True):
+            if count:
+                text = self.render_prompt(question, steps, settings.delimiter)
+                request.prompts.extend([(self.tokenize(text), text)] * count)
+        results: list[tuple[Thought, list[int]]] = []
+        if request.prompts:
+            key = (replace(settings, seed=0),)
+            results = self.merger.submit(key, request)
+        seconds = time.perf_counter() - start
+        self.last_stats = GenerationStats(strategy="batched", seconds=seconds)
+        self.last_token_ids = [ids for _, ids in results]
+        return split_by_counts([thought for thought, _ in results], counts)
+
+    def _run_merged(
+        self, key: Any, requests: Sequence[_Request]
+    ) -> list[list[tuple[Thought, list[int]]]]:
+        """One engine run for one or more merged calls (see :class:`CallMerger`): every row
+        keeps its call's seed, so it samples as it would alone."""
+        settings = requests[0].settings
+        start = time.perf_counter()
         prompts: list[list[int]] = []
         texts: list[str] = []  # each prompt's text (the self-score key)
         index: dict[tuple[int, ...], int] = {}  # two paths with the same steps share a prompt
         rows: list[int] = []  # each row's prompt index
-        for steps, count in zip(paths, counts, strict=True):
-            if count:
-                text = self.render_prompt(question, steps, settings.delimiter)
-                ids = self.tokenize(text)
+        seeds: list[int] = []  # each row's sampler seed
+        for request in requests:
+            for row, (ids, text) in enumerate(request.prompts):
                 if tuple(ids) not in index:
                     index[tuple(ids)] = len(prompts)
                     prompts.append(ids)
                     texts.append(text)
-                rows.extend([index[tuple(ids)]] * count)
+                rows.append(index[tuple(ids)])
+                seeds.append(row_seed(request.settings.seed, row))
         details = LlamaCppStats(sequences=len(rows))
         results: list[tuple[Thought, list[int]]] = []
-        if rows:
-            with self.lock:
-                before = (self.context.stats.prefilled, self.context.stats.reused)
-                for chunk in self._chunks(prompts, rows, settings.max_new_tokens):
-                    done = self._generate_chunk(prompts, rows, chunk, settings, details)
-                    self._keep_self_scores([texts[rows[row]] for row in chunk], done)
-                    results.extend((thought, ids) for thought, ids, _ in done)
-                    details.model_calls += 1
-                details.prefill_tokens = self.context.stats.prefilled - before[0]
-                details.reused_tokens = self.context.stats.reused - before[1]
+        with self.lock:
+            before = (self.context.stats.prefilled, self.context.stats.reused)
+            for chunk in self._chunks(prompts, rows, settings.max_new_tokens):
+                done = self._generate_chunk(prompts, rows, chunk, settings, seeds, details)
+                self._keep_self_scores([texts[rows[row]] for row in chunk], done)
+                results.extend((thought, ids) for thought, ids, _ in done)
+                details.model_calls += 1
+            details.prefill_tokens = self.context.stats.prefilled - before[0]
+            details.reused_tokens = self.context.stats.reused - before[1]
         details.seconds = time.perf_counter() - start
         details.new_tokens = sum(thought.tokens for thought, _ in results)
         self._account(details)
-        self.last_token_ids = [ids for _, ids in results]
-        out: list[list[Thought]] = []
-        cursor = 0
-        for count in counts:
-            out.append([thought for thought, _ in results[cursor : cursor + count]])
-            cursor += count
-        return out
+        return split_by_counts(results, [len(request.prompts) for request in requests])
 
     def _chunks(
         self, prompts: Sequence[Sequence[int]], rows: Sequence[int], max_new: int
@@ -828,6 +847,7 @@ class LlamaCppThoughtGenerator:
         rows: Sequence[int],
         chunk: Sequence[int],
         settings: GenerationSettings,
+        seeds: Sequence[int],
         details: LlamaCppStats,
     ) -> list[tuple[Thought, list[int], _Row]]:
         context = self.context
@@ -836,7 +856,7 @@ class LlamaCppThoughtGenerator:
         for local, row in enumerate(chunk):
             members.setdefault(order.index(rows[row]), []).append(local)
         state = [_Row() for _ in chunk]
-        samplers = [make_sampler(settings, row_seed(settings.seed, row)) for row in chunk]
+        samplers = [make_sampler(settings, seeds[row]) for row in chunk]
         max_new = settings.max_new_tokens
         lib = _lib()
 
@@ -931,7 +951,6 @@ class LlamaCppThoughtGenerator:
 
     def _account(self, details: LlamaCppStats) -> None:
         self.last_details = details
-        self.last_stats = GenerationStats(strategy="batched", seconds=details.seconds)
         total = self.total
         total.seconds += details.seconds
         total.sequences += details.sequences

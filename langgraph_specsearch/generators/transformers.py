@@ -21,7 +21,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,10 @@ from langgraph_specsearch.generators.base import (
     Thought,
     ThoughtGenerator,
     cut_at_delimiter,
+    row_seed,
+    split_by_counts,
 )
+from langgraph_specsearch.generators.merging import CallMerger
 from langgraph_specsearch.generators.prompts import (  # noqa: F401  (re-exported)
     DEFAULT_SYSTEM_PROMPT,
     PRM_HEAD_SYSTEM_PROMPT,
@@ -198,6 +201,8 @@ class TransformersThoughtGenerator:
         self.last_token_ids: list[list[int]] = []  # each row's generated ids up to its cut
         self.step_features: StepFeatureCache | None = None  # see record_step_features
         self._same_vocab: dict[int, bool] = {}
+        # concurrent searches' calls run as one batch (see .merging); merger.stats counts them
+        self.merger: CallMerger[_Request, list[Thought]] = CallMerger(self._run_merged)
         self._eos_ids = _eos_ids(model, tokenizer)
         pad = tokenizer.pad_token_id
         self._pad_id = pad if pad is not None else self._eos_ids[0]
@@ -304,7 +309,10 @@ class TransformersThoughtGenerator:
         return input_ids.to(device), mask.to(device)
 
     def _nucleus_sampler(
-        self, settings: GenerationSettings, assistant: TransformersThoughtGenerator | None
+        self,
+        settings: GenerationSettings,
+        assistant: TransformersThoughtGenerator | None,
+        generators: Sequence[torch.Generator] | None = None,
     ) -> NucleusSampler | None:
         """The sampler for a plain batched call; assisted generation keeps transformers' own.
 
@@ -315,7 +323,7 @@ class TransformersThoughtGenerator:
             return None
         if settings.top_p >= 1.0:
             return None
-        return NucleusSampler(settings.temperature, settings.top_p)
+        return NucleusSampler(settings.temperature, settings.top_p, generators=generators)
 
     def _config(
         self, settings: GenerationSettings, *, sampler: NucleusSampler | None = None, **extra: Any
@@ -445,14 +453,20 @@ class TransformersThoughtGenerator:
         prompts: Sequence[str],
         settings: GenerationSettings,
         assistant: TransformersThoughtGenerator | None = None,
+        generators: Sequence[torch.Generator] | None = None,
     ) -> tuple[list[Thought], int]:
-        """Generate one thought per prompt; batched in chunks, or one by one with an assistant."""
+        """Generate one thought per prompt; batched in chunks, or one by one with an assistant.
+
+        ``generators`` (one per row) give the nucleus sampler's rows their own random streams;
+        without them rows draw from the global generator.
+        """
         step = 1 if assistant is not None else self.max_batch_size
         thoughts: list[Thought] = []
         self.last_token_ids = []
         calls = 0
         for start in range(0, len(prompts), step):
             chunk = prompts[start : start + step]
+            rows_generators = generators[start : start + step] if generators else None
             input_ids, mask = self._encode(chunk)
             width = input_ids.shape[1]
             stopper = DelimiterStoppingCriteria(
@@ -467,7 +481,7 @@ class TransformersThoughtGenerator:
                     cache = self._shared_prefill(input_ids, mask)
                     if cache is not None:
                         extra[cache_argument(self.model)] = cache
-                sampler = self._nucleus_sampler(settings, assistant)
+                sampler = self._nucleus_sampler(settings, assistant, rows_generators)
                 if sampler is not None:
                     extra["logits_processor"] = LogitsProcessorList([sampler])
                 output = self.model.generate(
@@ -530,35 +544,56 @@ class TransformersThoughtGenerator:
                 prompts.extend([self.render_prompt(question, steps, settings.delimiter)] * count)
         start = time.perf_counter()
         rows: list[Thought] = []
-        calls = 0
         if prompts:
-            locks = [self.lock] + ([assistant.lock] if assistant is not None else [])
-            for lock in locks:
-                lock.acquire()
-            try:
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(settings.seed)
-                    rows, calls = self._generate_rows(prompts, settings, assistant)
-            finally:
-                for lock in reversed(locks):
-                    lock.release()
+            request = _Request(prompts, settings, strategy, assistant)
+            rows = self.merger.submit(self._merge_key(request), request)
+        self.last_stats = GenerationStats(strategy=strategy, seconds=time.perf_counter() - start)
+        return split_by_counts(rows, counts)
+
+    def _merge_key(self, request: _Request) -> Any:
+        """Calls may share a batch when only their seeds differ and each can keep its own random
+        stream: plain batched calls, greedy or with the nucleus sampler. None: run alone."""
+        settings = request.settings
+        if request.assistant is not None:
+            return None
+        if settings.temperature > 0 and self._nucleus_sampler(settings, None) is None:
+            return None  # transformers' own sampler draws from the one global stream
+        return (replace(settings, seed=0), request.strategy)
+
+    def _run_merged(self, key: Any, requests: Sequence[_Request]) -> list[list[Thought]]:
+        """One engine run for one or more merged calls (see :class:`CallMerger`)."""
+        first = requests[0]
+        settings, assistant = first.settings, first.assistant
+        prompts = [prompt for request in requests for prompt in request.prompts]
+        start = time.perf_counter()
+        locks = [self.lock] + ([assistant.lock] if assistant is not None else [])
+        for lock in locks:
+            lock.acquire()
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(settings.seed)  # transformers' own sampler (never merged)
+                generators = None
+                if self._nucleus_sampler(settings, assistant) is not None:
+                    generators = [
+                        torch.Generator().manual_seed(row_seed(r.settings.seed, row))
+                        for r in requests
+                        for row in range(len(r.prompts))
+                    ]
+                rows, calls = self._generate_rows(prompts, settings, assistant, generators)
+        finally:
+            for lock in reversed(locks):
+                lock.release()
         seconds = time.perf_counter() - start
         tokens = sum(thought.tokens for thought in rows)
-        sampling = settings.temperature > 0
-        if prompts:
-            self.throughput.record(strategy, len(prompts), sampling, tokens, seconds)
-        self.last_stats = GenerationStats(strategy=strategy, seconds=seconds)
-        self.last_details = BackendStats(strategy, seconds, len(prompts), tokens, calls)
+        self.throughput.record(
+            first.strategy, len(prompts), settings.temperature > 0, tokens, seconds
+        )
+        self.last_details = BackendStats(first.strategy, seconds, len(prompts), tokens, calls)
         self.total.seconds += seconds
         self.total.sequences += len(prompts)
         self.total.new_tokens += tokens
         self.total.model_calls += calls
-        result: list[list[Thought]] = []
-        cursor = 0
-        for count in counts:
-            result.append(rows[cursor : cursor + count])
-            cursor += count
-        return result
+        return split_by_counts(rows, [len(request.prompts) for request in requests])
 
     # ----------------------------------------------------------------------- the interface
     def generate(
@@ -615,6 +650,16 @@ class TransformersThoughtGenerator:
         helper = assistant if strategy == "speculative" else None
         thoughts = self._run(question, paths, counts, settings, strategy, helper)  # type: ignore[arg-type]
         return thoughts, strategy
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One call's rows, as the merger hands them to :meth:`_run_merged`."""
+
+    prompts: list[str]
+    settings: GenerationSettings
+    strategy: str
+    assistant: TransformersThoughtGenerator | None
 
 
 def cache_argument(module: Any) -> str:

@@ -1,0 +1,142 @@
+"""Many searches, one engine: concurrent calls to an in-process model run as one batch.
+
+When ``batch``/``abatch`` run several searches at once, or a LangGraph server serves several
+threads, each search's draft and correct stages call the same in-process model from their own
+threads. A lock would run those calls one after another, each with a small batch; on a CPU (and
+more so on a GPU) one decoding step costs little more for 18 rows than for 6, so that wastes most
+of the engine. :class:`CallMerger` is the scheduling idea of SeeD (the peer the SpecSearch paper
+cites) in its simplest form: while the engine runs one batch, the calls that arrive wait; when it
+is free, the first waiting caller runs every waiting call with the same settings as one batch and
+hands each caller its own rows back. A single search never waits, so it runs exactly as before.
+
+The engine's ``run(key, payloads)`` gets the payloads of the calls it merges (each call keeps its
+own seed inside its payload, so a call's rows are sampled from its own random stream) and returns
+one result per payload. If a merged batch fails, each of its calls is retried alone, so a bad
+input in one search fails that search only.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+P = TypeVar("P")
+R = TypeVar("R")
+
+
+@dataclass
+class MergeStats:
+    """How the engine's calls were run: ``batches`` engine runs for ``calls`` calls;
+    ``merged_batches`` of the runs held more than one call; ``widest`` is the most calls in one."""
+
+    calls: int = 0
+    batches: int = 0
+    merged_batches: int = 0
+    widest: int = 0
+
+
+class _Call(Generic[P, R]):
+    __slots__ = ("done", "error", "key", "payload", "result", "settled")
+
+    def __init__(self, key: Hashable, payload: P) -> None:
+        self.key = key
+        self.payload = payload
+        self.result: R | None = None
+        self.error: BaseException | None = None
+        self.settled = False  # result or error is final
+        self.done = False  # set (under the condition) once result or error is final
+
+    def finish(self, result: R) -> None:
+        self.result, self.settled = result, True
+
+    def fail(self, error: BaseException) -> None:
+        self.error, self.settled = error, True
+
+
+class CallMerger(Generic[P, R]):
+    """Run concurrent calls with equal keys as one engine call (see the module docstring).
+
+    ``run(key, payloads)`` must return one result per payload, in order. Calls whose keys differ
+    never share a batch; a key of None means "never merge this call". ``max_calls`` caps the
+    calls in one batch (the engine still splits big batches into chunks of its own).
+    """
+
+    def __init__(self, run: Callable[[Hashable, Sequence[P]], Sequence[R]], max_calls: int = 64):
+        if max_calls < 1:
+            raise ValueError(f"max_calls must be >= 1, got {max_calls}")
+        self._run = run
+        self.max_calls = max_calls
+        self._condition = threading.Condition()
+        self._pending: list[_Call[P, R]] = []
+        self._busy = False
+        self.stats = MergeStats()
+
+    def submit(self, key: Hashable, payload: P) -> R:
+        """Run ``payload`` (with any waiting calls of the same key) and return its result."""
+        call: _Call[P, R] = _Call(key, payload)
+        group: list[_Call[P, R]] = []
+        with self._condition:
+            self._pending.append(call)
+            while self._busy and not call.done:
+                self._condition.wait()
+            if not call.done:  # the engine is free and this call still waits: lead a batch
+                group = self._take_group(call)
+                self._busy = True
+        if group:
+            try:
+                self._run_group(group)
+            finally:
+                with self._condition:
+                    self._busy = False
+                    self._condition.notify_all()
+        if call.error is not None:
+            raise call.error
+        return call.result  # type: ignore[return-value]
+
+    def _results(self, group: Sequence[_Call[P, R]]) -> list[R]:
+        results = list(self._run(group[0].key, [call.payload for call in group]))
+        if len(results) != len(group):
+            raise RuntimeError(f"the engine returned {len(results)} results for {len(group)} calls")
+        return results
+
+    def _take_group(self, leader: _Call[P, R]) -> list[_Call[P, R]]:
+        """The leader's call and the waiting calls that may join it, oldest first."""
+        group = [leader]
+        if leader.key is not None:
+            others = [c for c in self._pending if c is not leader and c.key == leader.key]
+            group += others[: self.max_calls - 1]
+        for call in group:
+            self._pending.remove(call)
+        stats = self.stats
+        stats.calls += len(group)
+        stats.batches += 1
+        stats.merged_batches += len(group) > 1
+        stats.widest = max(stats.widest, len(group))
+        return group
+
+    def _run_group(self, group: list[_Call[P, R]]) -> None:
+        try:
+            try:
+                results = self._results(group)
+            except Exception:
+                if len(group) == 1:
+                    raise
+                for call in group:  # one search's bad input must not fail the others
+                    try:
+                        call.finish(self._results([call])[0])
+                    except Exception as error:
+                        call.fail(error)
+            else:
+                for call, result in zip(group, results, strict=True):
+                    call.finish(result)
+        except BaseException as error:  # an interrupt, or the single call's own failure
+            for call in group:
+                if not call.settled:
+                    call.fail(error)
+        finally:
+            with self._condition:
+                for call in group:
+                    call.done = True
+                self._condition.notify_all()

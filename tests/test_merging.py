@@ -1,0 +1,128 @@
+"""Many searches, one engine: concurrent calls merged into one batch (generators/merging.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+from langgraph_specsearch.generators.merging import CallMerger
+
+
+class _Engine:
+    """Records each run's payloads; the first run blocks until ``release`` so others queue."""
+
+    def __init__(self, fail_on: object = None) -> None:
+        self.runs: list[tuple[Any, list[Any]]] = []
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.fail_on = fail_on
+
+    def __call__(self, key: Any, payloads: Sequence[Any]) -> list[Any]:
+        self.runs.append((key, list(payloads)))
+        if len(self.runs) == 1:
+            self.started.set()
+            assert self.release.wait(5)
+        if self.fail_on in payloads:
+            raise ValueError(f"bad payload {self.fail_on!r}")
+        return [f"out:{payload}" for payload in payloads]
+
+
+def _submit_all(merger: CallMerger, calls: list[tuple[Any, Any]], engine: _Engine) -> list[Any]:
+    """Submit the first call, wait until the engine runs it, queue the rest, then release."""
+    results: list[Any] = [None] * len(calls)
+
+    def worker(index: int) -> None:
+        try:
+            results[index] = merger.submit(*calls[index])
+        except Exception as error:
+            results[index] = error
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(calls))]
+    threads[0].start()
+    assert engine.started.wait(5)
+    for thread in threads[1:]:
+        thread.start()
+    _wait_until(lambda: len(merger._pending) == len(calls) - 1)
+    engine.release.set()
+    for thread in threads:
+        thread.join(10)
+    return results
+
+
+def _wait_until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 5
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
+def test_a_lone_call_runs_alone_and_gets_its_result():
+    engine = _Engine()
+    engine.release.set()
+    merger = CallMerger(engine)
+    assert merger.submit("k", 1) == "out:1"
+    assert engine.runs == [("k", [1])]
+    assert (merger.stats.calls, merger.stats.batches, merger.stats.merged_batches) == (1, 1, 0)
+
+
+def test_calls_that_wait_for_the_engine_run_as_one_batch_and_each_gets_its_own_rows():
+    engine = _Engine()
+    merger = CallMerger(engine)
+    results = _submit_all(merger, [("k", 0), ("k", 1), ("k", 2), ("k", 3)], engine)
+    assert results == ["out:0", "out:1", "out:2", "out:3"]
+    assert engine.runs[0] == ("k", [0])
+    assert sorted(engine.runs[1][1]) == [1, 2, 3]  # the three waiting calls, merged
+    assert len(engine.runs) == 2
+    assert merger.stats.merged_batches == 1 and merger.stats.widest == 3
+
+
+def test_calls_with_other_keys_or_no_key_are_never_merged():
+    engine = _Engine()
+    merger = CallMerger(engine)
+    calls = [("a", 0), ("a", 1), ("b", 2), ("a", 3), (None, 4), (None, 5)]
+    results = _submit_all(merger, calls, engine)
+    assert results == [f"out:{i}" for i in range(6)]
+    for key, payloads in engine.runs:
+        assert all(calls[p][0] == key for p in payloads)
+        if key is None:
+            assert len(payloads) == 1
+    merged = [sorted(p) for k, p in engine.runs if len(p) > 1]
+    assert merged == [[1, 3]]
+
+
+def test_max_calls_caps_a_batch():
+    engine = _Engine()
+    merger = CallMerger(engine, max_calls=2)
+    results = _submit_all(merger, [("k", i) for i in range(5)], engine)
+    assert results == [f"out:{i}" for i in range(5)]
+    assert max(len(p) for _, p in engine.runs) == 2
+    with pytest.raises(ValueError, match="max_calls"):
+        CallMerger(engine, max_calls=0)
+
+
+def test_one_bad_call_fails_alone_and_the_others_still_get_their_rows():
+    engine = _Engine(fail_on=2)
+    merger = CallMerger(engine)
+    results = _submit_all(merger, [("k", 0), ("k", 1), ("k", 2), ("k", 3)], engine)
+    assert results[0] == "out:0" and results[1] == "out:1" and results[3] == "out:3"
+    assert isinstance(results[2], ValueError) and "bad payload 2" in str(results[2])
+    assert [p for _, p in engine.runs[2:]] == [[p] for p in engine.runs[1][1]]  # retried alone
+
+
+def test_a_lone_failure_is_raised_as_is():
+    engine = _Engine(fail_on=7)
+    engine.release.set()
+    merger = CallMerger(engine)
+    with pytest.raises(ValueError, match="bad payload 7"):
+        merger.submit("k", 7)
+    assert merger.submit("k", 8) == "out:8"  # the engine is free again
+
+
+def test_an_engine_that_returns_the_wrong_number_of_results_is_an_error():
+    merger = CallMerger(lambda key, payloads: [])
+    with pytest.raises(RuntimeError, match="0 results for 1 calls"):
+        merger.submit("k", 1)
