@@ -1,4 +1,5 @@
-"""Mutation testing of the core (``search/`` and ``graph/``): a small AST mutation runner.
+"""Mutation testing of the core (``search/``, ``graph/``, and the call merger of ``generators/``): a
+small AST mutation runner.
 
 Rerun (about 10-30 minutes on two shared cores)::
 
@@ -71,6 +72,10 @@ MODULES = [
     "search/beam.py",
     "search/seeding.py",
     "search/answers.py",
+    "search/mcts.py",
+    "search/speculation.py",
+    # not search/render.py (the PNG picture): 96 of its 160 mutants move pixel positions, sizes
+    # and colours, which its tests do not pin (they read the picture's text); run 2026-12-02
     "graph/context.py",  # renamed deps.py
     "graph/deps.py",
     "graph/prepare.py",
@@ -84,6 +89,8 @@ MODULES = [
     "graph/events.py",
     "graph/retry.py",
     "graph/factory.py",
+    "graph/mcts.py",
+    "generators/merging.py",
 ]
 EXCLUDE = ["*/__init__.py"]
 
@@ -107,6 +114,7 @@ TESTS = [
     "tests/test_auto_mode.py",
     "tests/test_mcts.py",
     "tests/test_inputs.py",
+    "tests/test_merging.py",
     "tests/test_core_mutants.py",
 ]
 # Run after all the others for every mutant: a mutant they alone kill counts as killed "only by
@@ -296,6 +304,61 @@ EXPLAINED: dict[tuple[str, str, str], str] = {
         "None  ->  ''",
     ): "equivalent: prepare replaces settings with the run's validated config before any node "
     "reads them",
+    (
+        "generators/merging.py",
+        "self.result: R | None = None",
+        "None  ->  ''",
+    ): "equivalent: result is read only after finish() set it (an error is raised first)",
+    (
+        "generators/merging.py",
+        "def __init__(self, run: Callable[[Hashable, Sequence[P]], Sequence[R]], "
+        "max_calls: int = 64):",
+        "64  ->  65",
+    ): "unkillable: a default cap on calls per batch; no behaviour depends on its exact value",
+    (
+        "generators/merging.py",
+        "for call, result in zip(group, results, strict=True):",
+        "True  ->  False",
+    ): f"{_STRICT} (_results checked the count first)",
+    (
+        "search/mcts.py",
+        "best_score = -math.inf",
+        "-math.inf  ->  math.inf",
+    ): "equivalent: the first child is taken by `best is None`, which overwrites best_score",
+    (
+        "search/mcts.py",
+        "for child, score in zip(kids, scores, strict=True):",
+        "True  ->  False",
+    ): f"{_STRICT} (puct_scores returns one score per child)",
+    (
+        "search/mcts.py",
+        'while not finished(node, config) and index.get(node["id"]):',
+        "not finished(node, config) and index.get(node['id'])  ->  "
+        "not finished(node, config) or index.get(node['id'])",
+    ): "equivalent: a finished thought is never expanded, so it has no children, and an "
+    "unfinished leaf without children stops the loop through select_child returning None",
+    (
+        "search/mcts.py",
+        "index = children_of(nodes) if children is None else children",
+        "children is None  ->  children is not None",
+    ): "equivalent in principal_path: passing children=None on makes choose_move build the "
+    "same index itself (a cost, not a behaviour)",
+    (
+        "graph/mcts.py",
+        '"cursor": None,',
+        "None  ->  ''",
+    ): "equivalent: the cursor is only read as `cursor or root`, where '' acts as None",
+    (
+        "graph/mcts.py",
+        '"answer": nodes[best]["answer"] if best and finished else None,',
+        "best and finished  ->  best or finished",
+    ): "equivalent: an unfinished best thought states no answer (its answer field is None)",
+    (
+        "graph/mcts.py",
+        'choices = [{**_item(kid), "puct": score} '
+        "for kid, score in zip(kids, ranked, strict=True)]",
+        "True  ->  False",
+    ): f"{_STRICT} (puct_scores returns one score per child)",
 }
 
 NOTES = (

@@ -21,6 +21,7 @@ from langgraph_specsearch import (
 from langgraph_specsearch.search.speculation import (
     PRIOR_FIXED_SHARE,
     CostRecord,
+    SpeculationMemory,
     decide,
     expected_draft_step,
     fit_cost,
@@ -122,3 +123,43 @@ def test_auto_stops_drafting_after_one_measured_loss(monkeypatch: pytest.MonkeyP
     result = graph.invoke({"question": "What is 3 + 3?"})
     assert not any(d["draft"] for d in result["speculation"])
     assert result["stats"]["drafted"] == 0
+
+
+def test_the_fit_ignores_empty_calls_and_clamps_negative_costs() -> None:
+    # a call of 0 rows costs nothing to model; one row is a real point
+    assert fit_cost([_rec("t", 0, 5.0), _rec("t", 1, 1.5), _rec("t", 3, 3.5)], "t") == (
+        pytest.approx(0.5),
+        pytest.approx(1.0),
+    )
+    assert fit_cost([_rec("t", 1, 5.0), _rec("t", 3, 3.0)], "t") == (4.0, 0.0)  # no negative slope
+    assert fit_cost([_rec("t", 1, 1.0), _rec("t", 3, 5.0)], "t") == (0.0, 2.0)  # no negative fixed
+
+
+def test_decide_adds_drafting_and_scoring_and_measures_before_it_estimates() -> None:
+    config = SpecSearchConfig(mode="auto", width=2, n_drafts=2)
+    target = [_rec("target", 1, 2.0), _rec("target", 3, 4.0)]  # 1 + 1 * rows
+    drafting = [_rec("draft", 2, 1.0), _rec("draft", 4, 1.4)]  # 0.6 + 0.2 * rows
+    scoring = [_rec("draft_score", 2, 0.5), _rec("draft_score", 4, 0.9)]  # 0.1 + 0.2 * rows
+    nothing = decide([], None, 1, 0, config)
+    assert (nothing["draft"], nothing["expected_draft_step_seconds"]) == (False, None)
+    assert nothing["target_step_seconds"] is None
+    half = decide(target + drafting, 0.5, 1, 0, config)  # drafting measured, scoring not
+    assert (half["draft"], half["expected_draft_step_seconds"]) == (True, None)
+    unjudged = decide(target + drafting + scoring, None, 1, 0, config)
+    assert (unjudged["draft"], unjudged["expected_draft_step_seconds"]) == (True, None)
+    full = decide(target + drafting + scoring, 0.5, 1, 0, config)
+    # draft call (0.6 + 0.1) + (0.2 + 0.2) * 2 rows = 1.5; corrections: 2 left with p 1/4,
+    # 1 left with p 1/2: (1 + 2) / 4 + (1 + 1) / 2 = 1.75; the target alone: 1 + 1 * 2 = 3
+    assert full["expected_draft_step_seconds"] == pytest.approx(1.5 + 1.75)
+    assert full["target_step_seconds"] == pytest.approx(3.0) and full["draft"] is False
+
+
+def test_memory_keeps_the_last_64_calls_and_no_rate_before_a_draft() -> None:
+    memory = SpeculationMemory()
+    assert memory.snapshot() == ([], None)
+    for index in range(70):
+        memory.add("target", 1, float(index))
+    records, rate = memory.snapshot()
+    assert len(records) == 64 and records[0]["seconds"] == 6.0 and rate is None
+    memory.judged(4, 1)
+    assert memory.snapshot()[1] == 0.25

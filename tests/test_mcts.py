@@ -158,6 +158,75 @@ def test_the_answer_rule() -> None:
     assert answer_leaf(nodes, ROOT_ID, [], best) == "a2"  # nothing finished: the moves' path
 
 
+def test_q_and_leaf_values_read_the_right_field() -> None:
+    """Q is the backed-up value only once visited, else the PRM score (-inf with neither); a
+    simulation ending at a node backs up its score, else its value (None with neither)."""
+    assert mcts.q_value({"visits": 0, "value": 0.2, "score": 0.8}) == 0.8
+    assert mcts.q_value({"visits": 1, "value": 0.2, "score": 0.8}) == 0.2
+    assert mcts.q_value({"visits": 1, "value": None, "score": 0.8}) == 0.8
+    assert mcts.q_value({"visits": 0, "score": None}) == -math.inf
+    assert mcts.leaf_value({"score": 0.3, "value": 0.9}) == 0.3
+    assert mcts.leaf_value({"score": None, "value": 0.4}) == 0.4
+    assert mcts.leaf_value({"score": None, "value": None}) is None
+    assert mcts.q_score({"score": None}) == -math.inf and mcts.q_score({"score": 0.5}) == 0.5
+
+
+def test_select_child_takes_a_later_arg_max_and_none_without_eligible_children() -> None:
+    config = SpecSearchConfig(search="mcts")
+    nodes = {ROOT_ID: node(ROOT_ID, None, None, depth=0, status="root", model="root")}
+    nodes.update({"x": node("x", ROOT_ID, 0.2), "y": node("y", ROOT_ID, 0.9)})
+    assert select_child(nodes, ROOT_ID, config)["id"] == "y"
+    nodes["y"]["status"] = "rejected"
+    nodes["x"]["score"] = None  # unscored: not eligible either
+    assert select_child(nodes, ROOT_ID, config) is None
+    assert descend(nodes, ROOT_ID, config) == [ROOT_ID]  # expanded, but a dead end
+
+
+def test_backup_through_a_visited_node_that_has_no_value_yet() -> None:
+    """A dead-end root counts visits without a value; the first value backed up is taken whole."""
+    nodes = {
+        ROOT_ID: node(
+            ROOT_ID, None, None, depth=0, status="root", model="root", visits=2, value=None
+        ),
+        "x": node("x", ROOT_ID, 0.5),
+    }
+    patches = backup(nodes, "x", 0.5)
+    assert patches[ROOT_ID] == {"visits": 3, "value": 0.5}
+    assert backup(nodes, ROOT_ID, None)[ROOT_ID] == {"visits": 3, "value": None}
+
+
+def test_moves_skip_copies_prefer_visited_children_and_break_ties_by_order() -> None:
+    nodes = {ROOT_ID: node(ROOT_ID, None, None, depth=0, status="root", model="root", visits=6)}
+    nodes["a"] = node("a", ROOT_ID, 0.4, text="same", visits=1, value=0.4)
+    nodes["b"] = node("b", ROOT_ID, 0.4, text=" Same ", visits=3, value=0.4)  # a copy of a
+    assert choose_move(nodes, ROOT_ID, "most_visited")["id"] == "a"  # copies count once
+    assert choose_move(nodes, ROOT_ID, "most_visited", distinct=False)["id"] == "b"
+    assert mcts.principal_path(nodes, ROOT_ID, "most_visited") == [ROOT_ID, "a"]
+    nodes["b"]["text"] = "other"
+    nodes["b"].update(visits=1)  # a and b now tie on visits and value: the earlier one
+    assert choose_move(nodes, ROOT_ID, "most_visited")["id"] == "a"
+    assert choose_move(nodes, ROOT_ID, "max_value")["id"] == "a"
+    nodes["c"] = node("c", ROOT_ID, 0.95, text="unvisited")  # scored high, never visited
+    assert choose_move(nodes, ROOT_ID, "max_value")["id"] == "a"  # only visited children
+    for kid in ("a", "b"):
+        nodes[kid].update(visits=0, value=None)
+    assert choose_move(nodes, ROOT_ID, "max_value")["id"] == "c"  # none visited: the best scored
+
+
+def test_the_answer_breaks_score_ties_by_order_and_ranks_unscored_last() -> None:
+    best = SpecSearchConfig(search="mcts", mcts_answer="best_score")
+    nodes = {ROOT_ID: node(ROOT_ID, None, None, depth=0, status="root", model="root")}
+    assert answer_leaf(nodes, ROOT_ID, [], best) is None  # nothing below the root
+    nodes["u"] = node("u", ROOT_ID, None, terminal=True, status="accepted")
+    nodes["s"] = node("s", ROOT_ID, 0.3, terminal=True)
+    nodes["t"] = node("t", ROOT_ID, 0.3, terminal=True)
+    assert answer_leaf(nodes, ROOT_ID, ["u", "t", "s"], best) == "s"  # ties: the earlier node
+    visited = SpecSearchConfig(search="mcts", mcts_answer="most_visited")
+    nodes["m"] = node("m", ROOT_ID, 0.1, visits=5, value=0.1)  # the moves' path: no answer
+    assert answer_leaf(nodes, ROOT_ID, ["u", "t", "s"], visited) == "s"  # a budget ran out
+    assert answer_leaf(nodes, ROOT_ID, [], visited) == "m"  # nothing finished: that path
+
+
 # -- a whole search, by hand -------------------------------------------------------------------
 
 # Children per path and their scores. Every depth-2 thought states an answer.
@@ -536,8 +605,17 @@ def test_a_deep_mcts_never_hits_the_recursion_limit() -> None:
     assert len(out["steps"]) == 15 and out["answer"] is None
 
 
-def test_a_token_budget_stops_mcts_mid_move() -> None:
-    config = SpecSearchConfig(search="mcts", width=2, n_drafts=2, max_depth=15, max_total_tokens=60)
+@pytest.mark.parametrize("style", ["moves", "paths"])
+def test_a_token_budget_stops_mcts_mid_move(style: str) -> None:
+    """In the paths style the budget can run out mid-path, before any backup."""
+    config = SpecSearchConfig(
+        search="mcts",
+        mcts_style=style,
+        width=2,
+        n_drafts=2,
+        max_depth=15,
+        max_total_tokens=60,
+    )
     never = (
         PathGenerator("small", answer_from=None, answer_at=None),
         PathGenerator("large", answer_from=None, answer_at=None),
@@ -627,6 +705,114 @@ def test_pictures_and_events_show_visits_and_values() -> None:
     assert any(f"N {root['visits']} · V {root['value']:.2f}" in t for t in texts)
     drafted = [r for r in records if r["threshold"] is not None]
     assert drafted and any(f"β {drafted[0]['threshold']:.3f}" in t for t in texts)
+
+
+def test_the_hand_search_s_events_carry_its_numbers() -> None:
+    """The stage events of the search worked by hand in
+    ``test_a_small_search_matches_the_hand_computation``: simulations and moves counted from 1,
+    the step a selection works on (one below the deepest expansion so far), PUCT's pick and its
+    value at every level, the values backed up, and each finished thought recorded once."""
+    config = SpecSearchConfig(
+        search="mcts", mode="target_only", width=2, beam_width=1, max_depth=2, mcts_simulations=3
+    )
+    out, events = run_with_events(
+        config, drafter=ScriptedGenerator("small"), target=ScriptTarget(), scorer=script_scorer
+    )
+    selects = [e for e in events if e["stage"] == "select_leaf"]
+    assert [(e["simulation"], e["move"]) for e in selects] == [
+        (1, 1), (2, 1), (3, 1), (4, 2), (5, 2), (6, 2)
+    ]  # fmt: skip
+    assert [e["step"] for e in selects] == [1, 2, 3, 3, 3, 3]
+    picked = [[i["puct"] for i in e["items"][1:]] for e in selects]
+    assert picked == [
+        [],
+        [pytest.approx(1.1250509)],
+        [pytest.approx(1.2419957), pytest.approx(1.3250509)],
+        [pytest.approx(1.2419957)],
+        [pytest.approx(1.2413540)],
+        [pytest.approx(1.2167515)],
+    ]
+    for event in selects:
+        first = event["items"][0]
+        assert first["puct"] is None and first["choices"] == []
+        for item in event["items"][1:]:
+            assert item["puct"] == max(c["puct"] for c in item["choices"])
+            assert item["id"] in {c["id"] for c in item["choices"]}
+    backups = [e for e in events if e["stage"] == "backup"]
+    assert [e["leaf_value"] for e in backups] == [0.6, 0.8, 0.7, 0.8, 0.7, 0.8]
+    names = {n["id"]: n["text"].split(".")[0] for n in out["nodes"].values()}
+    assert [names[i] for i in out["completed"]] == ["BA", "BB"]  # each once, when first reached
+
+
+def test_paths_style_defers_the_backup_until_a_finished_thought() -> None:
+    config = SpecSearchConfig(
+        search="mcts",
+        mcts_style="paths",
+        mode="target_only",
+        width=2,
+        beam_width=1,
+        max_depth=2,
+        mcts_simulations=2,
+    )
+    out, events = run_with_events(
+        config, drafter=ScriptedGenerator("small"), target=ScriptTarget(), scorer=script_scorer
+    )
+    deferred = [e for e in events if e["stage"] == "backup" and e.get("deferred")]
+    assert deferred and all(
+        (e["leaf"], e["leaf_value"], e["items"]) == (None, None, []) for e in deferred
+    )
+    assert out["stop_reason"] == "answer"
+
+
+def test_a_finished_thought_is_recorded_when_first_reached() -> None:
+    """Two simulations per move: BA is reached in simulations 2 and 4, BB only in 3."""
+    config = SpecSearchConfig(
+        search="mcts", mode="target_only", width=2, beam_width=1, max_depth=2, mcts_simulations=2
+    )
+    out, events = run_with_events(
+        config, drafter=ScriptedGenerator("small"), target=ScriptTarget(), scorer=script_scorer
+    )
+    names = {n["id"]: n["text"].split(".")[0] for n in out["nodes"].values()}
+    backups = [names[e["leaf"]] for e in events if e["stage"] == "backup"]
+    assert backups == ["A", "BA", "BB", "BA"]
+    assert [names[i] for i in out["completed"]] == ["BA", "BB"]
+
+
+@pytest.mark.parametrize("style", ["moves", "paths"])
+@pytest.mark.parametrize(
+    ("script", "max_depth", "reason"),
+    [
+        ({(): ["A", "B"]}, 1, "max_depth"),
+        ({(): ["", " "]}, 2, "no_candidates"),
+        ({(): ["A", "B"], ("A",): ["", " "], ("B",): ["", " "]}, 3, "no_candidates"),  # dead ends
+    ],
+)
+def test_a_search_without_an_answer_says_why(
+    monkeypatch: pytest.MonkeyPatch, script: dict, max_depth: int, reason: str, style: str
+) -> None:
+    """The moves style stops at its move; the paths style leaves the reason to finalize."""
+    monkeypatch.setitem(globals(), "SCRIPT", script)
+    config = SpecSearchConfig(
+        search="mcts",
+        mcts_style=style,
+        mode="target_only",
+        width=2,
+        max_depth=max_depth,
+        mcts_simulations=2,
+    )
+    out, _ = run_with_events(
+        config, drafter=ScriptedGenerator("small"), target=ScriptTarget(), scorer=script_scorer
+    )
+    assert (out["stop_reason"], out["answer"], out["finished"]) == (reason, None, False)
+
+
+def test_mcts_keeps_the_acceptance_rate_of_its_drafts() -> None:
+    out, _ = run_with_events(SpecSearchConfig(search="mcts", width=2, n_drafts=3, seed=3))
+    stats = out["stats"]
+    assert stats["drafted"] > 0 and 0 < stats["accepted"] < stats["drafted"]
+    assert stats["acceptance_rate"] == stats["accepted"] / stats["drafted"]
+    kept = stats["accepted"] + stats["corrected"]
+    assert stats["draft_share"] == stats["accepted"] / kept
 
 
 # -- the graph -----------------------------------------------------------------------------------

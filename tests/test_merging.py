@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from langgraph_specsearch.generators.merging import CallMerger
+from langgraph_specsearch.generators.merging import CallMerger, MergeStats
 
 
 class _Engine:
@@ -64,6 +64,7 @@ def test_a_lone_call_runs_alone_and_gets_its_result():
     engine = _Engine()
     engine.release.set()
     merger = CallMerger(engine)
+    assert merger.stats == MergeStats(calls=0, batches=0, merged_batches=0, widest=0)
     assert merger.submit("k", 1) == "out:1"
     assert engine.runs == [("k", [1])]
     assert (merger.stats.calls, merger.stats.batches, merger.stats.merged_batches) == (1, 1, 0)
@@ -104,6 +105,13 @@ def test_max_calls_caps_a_batch():
         CallMerger(engine, max_calls=0)
 
 
+def test_max_calls_1_never_merges():
+    engine = _Engine()
+    merger = CallMerger(engine, max_calls=1)
+    assert _submit_all(merger, [("k", i) for i in range(3)], engine) == ["out:0", "out:1", "out:2"]
+    assert [len(p) for _, p in engine.runs] == [1, 1, 1]
+
+
 def test_one_bad_call_fails_alone_and_the_others_still_get_their_rows():
     engine = _Engine(fail_on=2)
     merger = CallMerger(engine)
@@ -119,6 +127,7 @@ def test_a_lone_failure_is_raised_as_is():
     merger = CallMerger(engine)
     with pytest.raises(ValueError, match="bad payload 7"):
         merger.submit("k", 7)
+    assert engine.runs == [("k", [7])]  # a lone call is not run again
     assert merger.submit("k", 8) == "out:8"  # the engine is free again
 
 
@@ -126,3 +135,47 @@ def test_an_engine_that_returns_the_wrong_number_of_results_is_an_error():
     merger = CallMerger(lambda key, payloads: [])
     with pytest.raises(RuntimeError, match="0 results for 1 calls"):
         merger.submit("k", 1)
+
+
+class _Interrupt(BaseException):
+    """Stands for KeyboardInterrupt, which must not be swallowed (nor raised in the test run)."""
+
+
+def test_an_interrupt_while_retrying_fails_only_the_calls_not_yet_settled():
+    """A merged batch fails; while its calls are retried one by one, the second retry is
+    interrupted: the first keeps its result, the second and third get the interrupt."""
+    runs: list[list[int]] = []
+
+    def run(key, payloads):
+        runs.append(list(payloads))
+        if len(payloads) > 1:
+            raise ValueError("the merged batch fails")
+        if payloads == [1]:
+            raise _Interrupt()
+        return [f"out:{payloads[0]}"]
+
+    merger = CallMerger(run)
+    group = [_call(0), _call(1), _call(2)]
+    merger._run_group(group)
+    assert runs == [[0, 1, 2], [0], [1]]
+    assert (group[0].result, group[0].error) == ("out:0", None)
+    assert all(isinstance(call.error, _Interrupt) for call in group[1:])
+    assert all(call.settled for call in group)
+
+
+def test_an_error_a_retry_settled_is_kept_when_a_later_retry_is_interrupted():
+    def run(key, payloads):
+        if len(payloads) > 1:
+            raise ValueError("the merged batch fails")
+        raise ValueError(f"bad {payloads[0]}") if payloads == [0] else _Interrupt()
+
+    group = [_call(0), _call(1)]
+    CallMerger(run)._run_group(group)
+    assert isinstance(group[0].error, ValueError) and str(group[0].error) == "bad 0"
+    assert isinstance(group[1].error, _Interrupt)
+
+
+def _call(payload):
+    from langgraph_specsearch.generators.merging import _Call
+
+    return _Call("k", payload)

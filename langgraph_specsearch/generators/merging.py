@@ -38,7 +38,7 @@ class MergeStats:
 
 
 class _Call(Generic[P, R]):
-    __slots__ = ("done", "error", "key", "payload", "result", "settled")
+    __slots__ = ("error", "key", "payload", "result", "settled")
 
     def __init__(self, key: Hashable, payload: P) -> None:
         self.key = key
@@ -46,7 +46,6 @@ class _Call(Generic[P, R]):
         self.result: R | None = None
         self.error: BaseException | None = None
         self.settled = False  # result or error is final
-        self.done = False  # set (under the condition) once result or error is final
 
     def finish(self, result: R) -> None:
         self.result, self.settled = result, True
@@ -79,15 +78,15 @@ class CallMerger(Generic[P, R]):
         group: list[_Call[P, R]] = []
         with self._condition:
             self._pending.append(call)
-            while self._busy and not call.done:
+            while self._busy and not call.settled:
                 self._condition.wait()
-            if not call.done:  # the engine is free and this call still waits: lead a batch
+            if not call.settled:  # the engine is free and this call still waits: lead a batch
                 group = self._take_group(call)
                 self._busy = True
         if group:
             try:
                 self._run_group(group)
-            finally:
+            finally:  # the one wake-up: every call of the group is settled, the engine is free
                 with self._condition:
                     self._busy = False
                     self._condition.notify_all()
@@ -117,6 +116,7 @@ class CallMerger(Generic[P, R]):
         return group
 
     def _run_group(self, group: list[_Call[P, R]]) -> None:
+        """Settle every call of ``group``: one engine run, or, if it fails, one run per call."""
         try:
             try:
                 results = self._results(group)
@@ -135,8 +135,3 @@ class CallMerger(Generic[P, R]):
             for call in group:
                 if not call.settled:
                     call.fail(error)
-        finally:
-            with self._condition:
-                for call in group:
-                    call.done = True
-                self._condition.notify_all()
