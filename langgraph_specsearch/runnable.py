@@ -162,11 +162,31 @@ class SpecSearch(Runnable[SpecSearchInput, SearchResult]):
         configurable = (config or {}).get("configurable")
         return checked_question(value, run_config(self.config, kwargs.get("context"), configurable))
 
+    def _graph_config(
+        self, config: RunnableConfig | None, kwargs: Mapping[str, Any]
+    ) -> RunnableConfig:
+        """``config`` with a recursion limit the run's search can finish within.
+
+        LangChain fills in its default limit of 25 supersteps wherever a config passes through
+        ``batch``, an agent or a parent graph, and a passed limit replaces the graph's own; a
+        beam search of depth 8 takes 58. A smaller limit is raised to the run's need (its
+        ``max_depth`` and budgets bound it anyway); a larger one is kept.
+        """
+        settings = run_config(
+            self.config, kwargs.get("context"), (config or {}).get("configurable")
+        )
+        merged: RunnableConfig = {**(config or {})}  # type: ignore[typeddict-item]
+        if merged.get("recursion_limit", 0) < settings.recursion_limit:
+            merged["recursion_limit"] = settings.recursion_limit
+        return merged
+
     def invoke(
         self, input: SpecSearchInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> SearchResult:
         question = self._checked_question(input, config, kwargs)
-        state = self.graph.invoke({"question": question}, config, **kwargs)
+        state = self.graph.invoke(
+            {"question": question}, self._graph_config(config, kwargs), **kwargs
+        )
         return SearchResult.from_state(question, state)
 
     def resume(self, config: RunnableConfig) -> SearchResult:
@@ -179,14 +199,20 @@ class SpecSearch(Runnable[SpecSearchInput, SearchResult]):
         if not snapshot.values:
             raise ValueError(f"no checkpoint to resume for {config.get('configurable', {})}")
         unfinished = snapshot.next or snapshot.tasks  # tasks: saved writes not yet checkpointed
-        state = self.graph.invoke(None, config) if unfinished else snapshot.values
+        state = (
+            self.graph.invoke(None, self._graph_config(config, {}))
+            if unfinished
+            else snapshot.values
+        )
         return SearchResult.from_state(snapshot.values["question"], state)
 
     async def ainvoke(
         self, input: SpecSearchInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> SearchResult:
         question = self._checked_question(input, config, kwargs)
-        state = await self.graph.ainvoke({"question": question}, config, **kwargs)
+        state = await self.graph.ainvoke(
+            {"question": question}, self._graph_config(config, kwargs), **kwargs
+        )
         return SearchResult.from_state(question, state)
 
     def stream(
@@ -202,7 +228,10 @@ class SpecSearch(Runnable[SpecSearchInput, SearchResult]):
             return
         question = self._checked_question(input, config, kwargs)
         yield from self.graph.stream(
-            {"question": question}, config, stream_mode=stream_mode, **kwargs
+            {"question": question},
+            self._graph_config(config, kwargs),
+            stream_mode=stream_mode,
+            **kwargs,
         )
 
     async def astream(
@@ -218,7 +247,10 @@ class SpecSearch(Runnable[SpecSearchInput, SearchResult]):
             return
         question = self._checked_question(input, config, kwargs)
         async for chunk in self.graph.astream(
-            {"question": question}, config, stream_mode=stream_mode, **kwargs
+            {"question": question},
+            self._graph_config(config, kwargs),
+            stream_mode=stream_mode,
+            **kwargs,
         ):
             yield chunk
 

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from fakes import AuthorScorer, ScriptedGenerator
+from langchain_core.runnables import RunnableLambda
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import RetryPolicy
 
@@ -196,6 +197,31 @@ def test_deep_search_never_hits_the_recursion_limit() -> None:
         config=SpecSearchConfig(width=1, beam_width=1, n_drafts=1, max_depth=60),
     ).invoke(QUESTION)
     assert result.stop_reason == "max_depth" and len(result.steps) == 60
+
+
+def test_a_config_passed_through_batch_or_an_agent_keeps_the_search_s_recursion_limit() -> None:
+    """LangChain fills in recursion_limit=25 wherever a config passes through ``batch`` (or an
+    agent, or a parent graph); a depth-12 search needs 82 supersteps and must still finish."""
+    never = ScriptedGenerator("small", None), ScriptedGenerator("large", None)
+    reasoner = SpecSearch(
+        *never,
+        AuthorScorer({"small": 0.5, "large": 0.6}),
+        config=SpecSearchConfig(width=1, beam_width=1, n_drafts=1, max_depth=12),
+    )
+    questions = [f"{QUESTION} Case {i}." for i in range(2)]
+    for result in reasoner.batch(questions, config={"max_concurrency": 2}):
+        assert result.stop_reason == "max_depth" and len(result.steps) == 12
+    results = asyncio.run(reasoner.abatch(questions, config={"max_concurrency": 2}))
+    assert [len(r.steps) for r in results] == [12, 12]
+    assert len(reasoner.invoke(QUESTION, {"recursion_limit": 25}).steps) == 12
+    deeper = reasoner.invoke(QUESTION, {"recursion_limit": 25, "configurable": {"max_depth": 20}})
+    assert len(deeper.steps) == 20  # the need follows the run's own settings
+    chunks = list(reasoner.stream(QUESTION, {"recursion_limit": 25}, stream_mode="values"))
+    assert len(chunks[-1]["steps"]) == 12
+    # called from inside another runnable (an agent's tool call): the parent's config, limit
+    # included, reaches the graph through LangChain's context variable
+    outer = RunnableLambda(lambda question: reasoner.invoke(question))
+    assert len(outer.invoke(QUESTION, {"recursion_limit": 25}).steps) == 12
 
 
 def test_sixteen_concurrent_runs_match_sequential_ones() -> None:
