@@ -125,7 +125,9 @@ class SpecSearch(Runnable[SpecSearchInput, SearchResult]):
     ``config`` is a :class:`SpecSearchConfig` or a dict of its fields (validated the same way).
     ``stream(question)`` yields the final result, as any Runnable would;
     ``stream(question, stream_mode="custom")`` yields the stage events as they happen, and any
-    other LangGraph ``stream_mode`` is passed to the graph.
+    other LangGraph ``stream_mode`` is passed to the graph. ``draft_likelihoods``, a pair of
+    ``(drafter scorer, target scorer)`` giving a step's log-probability under each model, is
+    needed only by the ``acceptance="logprob"`` ablation (``presets.make_draft_likelihoods``).
     """
 
     def __init__(
@@ -137,6 +139,7 @@ class SpecSearch(Runnable[SpecSearchInput, SearchResult]):
         *,
         checkpointer: BaseCheckpointSaver | None = None,
         name: str = "specsearch",
+        draft_likelihoods: tuple[Scorer, Scorer] | None = None,
     ) -> None:
         self.config = (
             SpecSearchConfig() if config is None else SpecSearchConfig.model_validate(config)
@@ -144,7 +147,13 @@ class SpecSearch(Runnable[SpecSearchInput, SearchResult]):
         self.name = name
         self._models = (drafter, target)
         self.graph: CompiledStateGraph = create_specsearch_graph(
-            drafter, target, scorer, config=self.config, checkpointer=checkpointer, name=name
+            drafter,
+            target,
+            scorer,
+            config=self.config,
+            checkpointer=checkpointer,
+            name=name,
+            draft_likelihoods=draft_likelihoods,
         )
 
     @property

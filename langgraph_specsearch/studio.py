@@ -44,10 +44,14 @@ def config_from_env(env: Mapping[str, str] | None = None) -> SpecSearchConfig:
     return SpecSearchConfig(**values)
 
 
+def _models_choice(env: Mapping[str, str]) -> str:
+    return env.get("SPECSEARCH_MODELS", "fake").strip().lower() or "fake"
+
+
 def models_from_env(env: Mapping[str, str] | None = None) -> tuple[Any, Any, Any]:
     """``(drafter, target, scorer)`` as ``SPECSEARCH_MODELS`` asks; real models load lazily."""
     env = os.environ if env is None else env
-    choice = env.get("SPECSEARCH_MODELS", "fake").strip().lower() or "fake"
+    choice = _models_choice(env)
     if choice == "fake":
         from langgraph_specsearch.testing import demo_models
 
@@ -72,9 +76,21 @@ def models_from_env(env: Mapping[str, str] | None = None) -> tuple[Any, Any, Any
 
 
 def make_graph(env: Mapping[str, str] | None = None) -> CompiledStateGraph:
-    """The SpecSearch graph for the LangGraph server: no checkpointer, the server has its own."""
+    """The SpecSearch graph for the LangGraph server: no checkpointer, the server has its own.
+
+    With the real models the graph also gets their log-probabilities, so a run can choose the
+    ``acceptance="logprob"`` ablation in its context (they cost nothing until used).
+    """
+    env = os.environ if env is None else env
     drafter, target, scorer = models_from_env(env)
-    return create_specsearch_graph(drafter, target, scorer, config=config_from_env(env))
+    likelihoods = None
+    if _models_choice(env) == "default":
+        from langgraph_specsearch.presets import make_draft_likelihoods
+
+        likelihoods = make_draft_likelihoods(drafter, target)
+    return create_specsearch_graph(
+        drafter, target, scorer, config=config_from_env(env), draft_likelihoods=likelihoods
+    )
 
 
 graph = make_graph()

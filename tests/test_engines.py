@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -202,3 +204,100 @@ def test_bench_runs_ar_on_other_engines_as_baselines(
     assert summary["n_runs"]["target_only@llamacpp"] == 2
     assert summary["models"]["target@llamacpp"] == "t-llamacpp (llamacpp)"
     assert summary["engine"] == "transformers"
+
+
+def test_draft_likelihoods_are_each_models_raw_log_prob_on_its_engine(tmp_path: Path) -> None:
+    """What ``acceptance="logprob"`` compares: the mean log-prob of a step under the drafter and
+    under the target, each on its model's engine (the scorer's value, not exponentiated)."""
+    from extras import require_extra
+
+    require_extra("llama_cpp", "llamacpp")
+    require_extra("gguf", "transformers")
+    require_extra("torch", "transformers")
+    from llamacpp_tiny import write_tiny_gguf
+    from tiny_models import tiny_qwen2, tiny_tokenizer
+
+    from langgraph_specsearch.generators.llamacpp import LlamaCppThoughtGenerator
+    from langgraph_specsearch.generators.transformers import TransformersThoughtGenerator
+    from langgraph_specsearch.presets import make_draft_likelihoods, make_scorer
+    from langgraph_specsearch.scorers.llamacpp import LlamaCppLikelihoodScorer
+    from langgraph_specsearch.scorers.transformers import LikelihoodScorer
+
+    llama = LlamaCppThoughtGenerator.from_gguf(write_tiny_gguf(tmp_path / "t.gguf"), n_ctx=512)
+    tokenizer = tiny_tokenizer()
+    torch_model = TransformersThoughtGenerator(
+        tiny_qwen2(len(tokenizer), seed=5, logit_scale=3.0), tokenizer, name="tiny"
+    )
+    steps = ["1 + 2 = 3", "The answer is 3"]
+    for drafter, target, kind in (
+        (llama, torch_model, (LlamaCppLikelihoodScorer, LikelihoodScorer)),
+        (torch_model, llama, (LikelihoodScorer, LlamaCppLikelihoodScorer)),
+    ):
+        pair = make_draft_likelihoods(drafter, target)
+        assert [type(s) for s in pair] == list(kind)
+        for scorer, model in zip(pair, (drafter, target), strict=True):
+            assert scorer.raw and scorer.generator is model
+            plain = make_scorer("likelihood-target", model, model)
+            value = scorer("What is 1 + 2?", steps)
+            assert value < 0
+            assert math.exp(value) == pytest.approx(plain("What is 1 + 2?", steps), rel=1e-5)
+
+
+def test_bench_gives_the_logprob_ablation_its_log_probs(monkeypatch, tmp_path: Path) -> None:
+    """A ``--variant`` with acceptance=logprob runs with the models' log-probs (and their caches
+    are emptied between runs like the scorer's); --fake models have none and say so."""
+    from langgraph_specsearch.bench import runner
+    from langgraph_specsearch.testing import DEMO_PROBLEMS, DemoModel, DemoScorer
+
+    data = tmp_path / "problems.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps({"question": p.question, "answer": f"#### {p.answer}"}) + "\n"
+            for p in DEMO_PROBLEMS[:2]
+        )
+    )
+    built: list[tuple[Any, Any]] = []
+
+    class LogProb:
+        def __init__(self, model: Any, value: float) -> None:
+            self.model, self.value, self.cleared = model, value, 0
+
+        def __call__(self, question: str, steps: list[str]) -> float:
+            return self.value
+
+        def clear_prefix_cache(self) -> None:
+            self.cleared += 1
+
+    def likelihoods(drafter: Any, target: Any) -> tuple[Any, Any]:
+        built.append((LogProb(drafter, -2.0), LogProb(target, -1.0)))  # the target always wins
+        return built[-1]
+
+    def load(scorer: str, drafter: str, engine: str | None = None):
+        return DemoModel("d", 0.7), DemoModel("t", 0.9), DemoScorer()
+
+    monkeypatch.setattr(runner, "load_real_models", load)
+    monkeypatch.setattr(runner, "make_draft_likelihoods", likelihoods)
+    args = ["bench", "--data", str(data), "--n", "2", "--out-dir", str(tmp_path), "--no-plots"]
+    args += ["--run-name", "x", "--width", "2", "--max-depth", "2", "--engine", "transformers"]
+    args += ["--modes", "target_only", "--variant", "lp:acceptance=logprob"]
+    assert cli.main(args) == 0
+    assert len(built) == 1 and built[0][0].model.name == "d" and built[0][1].model.name == "t"
+    assert all(s.cleared == 4 for s in built[0])  # before each of the 4 runs
+    records = [json.loads(line) for line in (tmp_path / "x" / "records.jsonl").open()]
+    logprob = [r for r in records if r["mode"] == "specsearch-lp"]
+    assert len(logprob) == 2 and not any("error" in r for r in logprob)
+    assert sum(r["accepted"] for r in logprob) > 0  # every draft clears the log-prob bar
+
+    with pytest.raises(SystemExit, match="drop --fake"):
+        cli.main(
+            [
+                *args[:-4],
+                "--fake",
+                "--run-name",
+                "y",
+                "--modes",
+                "target_only",
+                "--variant",
+                "lp:acceptance=logprob",
+            ]
+        )

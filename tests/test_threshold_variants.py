@@ -264,3 +264,23 @@ def test_logprob_acceptance_through_the_graph(search: str) -> None:
         accepted = {n["id"] for n in drafts if n["status"] == "accepted"}
         assert accepted == {n["id"] for n in clearing[: config.width]}
     assert out["stats"]["accepted"] > 0 and out["stats"]["rejected"] > 0
+
+
+def test_the_runnable_takes_the_logprob_pair_and_refuses_to_run_without_it() -> None:
+    from langgraph_specsearch import SpecSearch
+
+    def make(**options: Any) -> SpecSearch:
+        return SpecSearch(
+            PathGenerator("small", answer_from=None, answer_at=None),
+            PathGenerator("large", answer_from=None, answer_at=None),
+            hash_scorer,
+            {"acceptance": "logprob", "width": 3, "n_drafts": 3, "max_depth": 3},
+            **options,
+        )
+
+    with pytest.raises(ValueError, match="draft_likelihoods"):
+        make()
+    likes = make(draft_likelihoods=(lambda q, s: -2.0, lambda q, s: -1.0)).invoke(QUESTION)
+    dislikes = make(draft_likelihoods=(lambda q, s: -1.0, lambda q, s: -2.0)).invoke(QUESTION)
+    assert likes.stats["accepted"] > 0 and likes.stats["rejected"] == 0
+    assert dislikes.stats["accepted"] == 0 and dislikes.stats["rejected"] > 0

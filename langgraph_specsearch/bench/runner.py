@@ -42,6 +42,7 @@ from langgraph_specsearch.presets import (
     SCORERS,
     config_from_args,
     load_real_models,
+    make_draft_likelihoods,
     resolve_engine,
 )
 from langgraph_specsearch.runnable import SpecSearch
@@ -268,10 +269,27 @@ def main(args: argparse.Namespace) -> int:
         if mode == "target_speculative":
             config = SpecSearchConfig(**{**config.model_dump(), "correction": args.sps_strategy})
         small = assistants.get(mode, drafter)
-        return SpecSearch(drafter=small, target=target, scorer=scorer, config=config)
+        likelihoods = None
+        if config.acceptance == "logprob" and config.speculates:
+            likelihoods = draft_likelihoods(small)
+        return SpecSearch(
+            drafter=small,
+            target=target,
+            scorer=scorer,
+            config=config,
+            draft_likelihoods=likelihoods,
+        )
 
     kept = [scorer, drafter, target, *assistants.values()]
     kept += [model for pair in others.values() for model in pair]
+
+    def draft_likelihoods(small: Any) -> tuple[Any, Any]:
+        """The log-prob pair of the logprob ablation, on the loaded models (caches kept clear)."""
+        if args.fake:
+            raise SystemExit("acceptance=logprob needs the models' log-probabilities: drop --fake")
+        pair = make_draft_likelihoods(small, target)
+        kept.extend(pair)
+        return pair
 
     def clear_caches() -> None:
         forget_between_runs(kept)

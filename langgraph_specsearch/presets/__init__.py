@@ -13,7 +13,9 @@ from langgraph_specsearch.presets.models import (
     check_engine,
     default_engine,
     engine_of,
+    likelihood_scorer,
     load_real_models,
+    make_draft_likelihoods,
     make_scorer,
     resolve_engine,
 )
@@ -36,7 +38,9 @@ __all__ = [
     "config_from_args",
     "default_engine",
     "engine_of",
+    "likelihood_scorer",
     "load_real_models",
+    "make_draft_likelihoods",
     "make_scorer",
     "resolve_engine",
 ]

@@ -130,14 +130,7 @@ def load_real_models(
 def make_scorer(name: str, drafter: Any, target: Any) -> Any:
     """A step scorer over the loaded models, by name, on the engine the models run on."""
     if name in ("likelihood-target", "likelihood-drafter"):
-        model = target if name == "likelihood-target" else drafter
-        if _on_llamacpp(model):
-            from langgraph_specsearch.scorers.llamacpp import LlamaCppLikelihoodScorer
-
-            return LlamaCppLikelihoodScorer.from_generator(model)
-        from langgraph_specsearch.scorers.transformers import LikelihoodScorer
-
-        return LikelihoodScorer.from_generator(model)
+        return likelihood_scorer(target if name == "likelihood-target" else drafter)
     if name == "prm-head":
         if _on_llamacpp(drafter):
             check_engine("llamacpp", name)
@@ -145,6 +138,24 @@ def make_scorer(name: str, drafter: Any, target: Any) -> Any:
 
         return load_default_prm_head(drafter)
     raise ValueError(f"unknown scorer {name!r}: use one of {', '.join(SCORERS)}")
+
+
+def likelihood_scorer(model: Any, *, raw: bool = False) -> Any:
+    """A scorer from ``model``'s own likelihood of a step, on the engine the model runs on
+    (sharing its weights): ``exp(mean log-prob)``, or the mean log-prob itself with ``raw``."""
+    if _on_llamacpp(model):
+        from langgraph_specsearch.scorers.llamacpp import LlamaCppLikelihoodScorer
+
+        return LlamaCppLikelihoodScorer.from_generator(model, raw=raw)
+    from langgraph_specsearch.scorers.transformers import LikelihoodScorer
+
+    return LikelihoodScorer.from_generator(model, raw=raw)
+
+
+def make_draft_likelihoods(drafter: Any, target: Any) -> tuple[Any, Any]:
+    """``(drafter scorer, target scorer)`` of a step's mean log-prob under each model: what
+    ``acceptance="logprob"`` compares (the authors' ablation), sharing the loaded weights."""
+    return likelihood_scorer(drafter, raw=True), likelihood_scorer(target, raw=True)
 
 
 def _on_llamacpp(generator: Any) -> bool:
