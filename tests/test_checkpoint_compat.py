@@ -11,12 +11,12 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
+from extras import require_extra
 
 from langgraph_specsearch import SpecSearchConfig, create_specsearch_graph
 from langgraph_specsearch.testing import demo_models
 
-sqlite = pytest.importorskip("langgraph.checkpoint.sqlite", reason="needs the [sqlite] extra")
+sqlite = require_extra("langgraph.checkpoint.sqlite", "sqlite")
 DATA = Path(__file__).resolve().parent / "data"
 
 

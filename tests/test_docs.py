@@ -13,8 +13,6 @@ import sys
 import typing
 from pathlib import Path
 
-import pytest
-
 from langgraph_specsearch.config import SpecSearchConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,9 +103,11 @@ def test_configuration_page_lists_every_field() -> None:
 
 
 def test_mkdocs_build_strict(tmp_path: Path) -> None:
-    pytest.importorskip("mkdocs", reason="mkdocs is not installed (pip install mkdocs-material)")
-    pytest.importorskip("material", reason="mkdocs-material is not installed")
-    pytest.importorskip("mkdocstrings_handlers.python", reason="mkdocstrings[python] is missing")
+    from extras import require_extra
+
+    require_extra("mkdocs", "dev")
+    require_extra("material", "dev")
+    require_extra("mkdocstrings_handlers.python", "dev")
     mkdocs = Path(sys.executable).parent / "mkdocs"
     command = [str(mkdocs)] if mkdocs.exists() else [shutil.which("mkdocs") or "mkdocs"]
     site = tmp_path / "site"

@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (the imports below need the extras require_extra checks first)
 """Scorer plumbing on tiny random models: positions, batching, padding, prefix sharing."""
 
 from __future__ import annotations
@@ -5,9 +6,10 @@ from __future__ import annotations
 import math
 
 import pytest
+from extras import require_extra
 
-pytest.importorskip("torch", reason="the [transformers] extra (torch) is not installed")
-pytest.importorskip("transformers", reason="the [transformers] extra is not installed")
+require_extra("torch", "transformers")
+require_extra("transformers", "transformers")  # before the imports that need them
 
 import torch
 from transformers import Qwen2Config, Qwen2ForTokenClassification
