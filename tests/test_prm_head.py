@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (the imports below need the extras require_extra checks first)
 """PRM head plumbing on a tiny random model: batching and padding never change a step's score."""
 
 from __future__ import annotations
@@ -6,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from extras import require_extra
 
-pytest.importorskip("torch", reason="the [transformers] extra (torch) is not installed")
-pytest.importorskip("transformers", reason="the [transformers] extra is not installed")
+require_extra("torch", "transformers")
+require_extra("transformers", "transformers")
 
 from tiny_models import tiny_qwen2, tiny_tokenizer
 

@@ -1,11 +1,13 @@
+# ruff: noqa: E402  (the imports below need the extras require_extra checks first)
 """NucleusSampler draws from transformers' temperature + top-p distribution, without the sort."""
 
 from __future__ import annotations
 
 import pytest
+from extras import require_extra
 
-pytest.importorskip("torch", reason="the [transformers] extra (torch) is not installed")
-pytest.importorskip("transformers", reason="the [transformers] extra is not installed")
+require_extra("torch", "transformers")
+require_extra("transformers", "transformers")
 
 import torch
 from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper

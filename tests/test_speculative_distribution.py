@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (the imports below need the extras require_extra checks first)
 """Sampled speculative corrections follow the target's own distribution (a chi-square test).
 
 Greedy assisted generation is checked token for token elsewhere; sampling can only be checked
@@ -18,9 +19,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from extras import require_extra
 
-pytest.importorskip("torch", reason="the [transformers] extra (torch) is not installed")
-pytest.importorskip("transformers", reason="the [transformers] extra is not installed")
+require_extra("torch", "transformers")
+require_extra("transformers", "transformers")
 
 import torch
 from tiny_models import tiny_qwen2, tiny_tokenizer

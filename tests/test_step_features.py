@@ -1,12 +1,14 @@
+# ruff: noqa: E402  (the imports below need the extras require_extra checks first)
 """Features kept while drafting equal a separate forward pass over the same tokens (tiny models)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from extras import require_extra
 
-pytest.importorskip("torch", reason="the [transformers] extra (torch) is not installed")
-pytest.importorskip("transformers", reason="the [transformers] extra is not installed")
+require_extra("torch", "transformers")
+require_extra("transformers", "transformers")
 
 import torch
 from tiny_models import tiny_qwen2, tiny_tokenizer

@@ -18,9 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from extras import require_extra
 
-pytest.importorskip("langgraph_api", reason="langgraph-cli[inmem] is not installed")
-langgraph_sdk = pytest.importorskip("langgraph_sdk", reason="langgraph-sdk is not installed")
+require_extra("langgraph_api", "dev")
+langgraph_sdk = require_extra("langgraph_sdk", "dev")
 
 REPO = Path(__file__).resolve().parents[1]
 QUESTION = "What is 99^2 + 99 + 1?"

@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (the imports below need the extras require_extra checks first)
 """The transformers backend's plumbing on tiny random models (offline, a few seconds)."""
 
 from __future__ import annotations
@@ -6,9 +7,10 @@ import threading
 import time
 
 import pytest
+from extras import require_extra
 
-pytest.importorskip("torch", reason="the [transformers] extra (torch) is not installed")
-pytest.importorskip("transformers", reason="the [transformers] extra is not installed")
+require_extra("torch", "transformers")
+require_extra("transformers", "transformers")
 
 import torch
 

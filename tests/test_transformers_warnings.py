@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (the imports below need the extras require_extra checks first)
 """The transformers code paths print no deprecation notices (issue 15): a user's terminal shows
 progress, not ``past_key_values is deprecated ... use cache``.
 
@@ -15,9 +16,10 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from extras import require_extra
 
-pytest.importorskip("torch", reason="the [transformers] extra (torch) is not installed")
-pytest.importorskip("transformers", reason="the [transformers] extra is not installed")
+require_extra("torch", "transformers")
+require_extra("transformers", "transformers")
 
 from tiny_models import tiny_qwen2, tiny_tokenizer
 from transformers.utils import logging as hf_logging

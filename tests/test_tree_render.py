@@ -7,6 +7,7 @@ import struct
 from pathlib import Path
 
 import pytest
+from extras import require_extra
 
 from langgraph_specsearch import SpecSearch, SpecSearchConfig
 from langgraph_specsearch.cli import main as cli_main
@@ -14,7 +15,7 @@ from langgraph_specsearch.runnable import SearchResult
 from langgraph_specsearch.search.render import draw_tree, layout
 from langgraph_specsearch.testing import DEMO_PROBLEMS, demo_models
 
-pytest.importorskip("matplotlib", reason="matplotlib draws the PNG")
+require_extra("matplotlib", "bench")
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

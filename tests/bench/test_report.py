@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from extras import require_extra
 
 from langgraph_specsearch.bench.report import (
     build_summary,
@@ -189,7 +190,7 @@ def test_terminal_table_is_aligned(summary: dict[str, Any]) -> None:
 
 
 def test_plots_are_png(summary: dict[str, Any], tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib", reason="the [bench] extra (matplotlib) is not installed")
+    require_extra("matplotlib", "bench")
     for plot, name in ((plot_time_vs_accuracy, "a.png"), (plot_stage_time, "b.png")):
         path = plot(summary, tmp_path / name)
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -197,7 +198,7 @@ def test_plots_are_png(summary: dict[str, Any], tmp_path: Path) -> None:
 
 
 def test_write_report(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib", reason="the [bench] extra (matplotlib) is not installed")
+    require_extra("matplotlib", "bench")
     out = tmp_path / "results" / "run"
     summary = write_report(RECORDS, out, models=MODELS, command="cmd")
     on_disk = json.loads((out / "summary.json").read_text())
