@@ -52,13 +52,18 @@ def _flat(nested: list[list[float]]) -> list[float]:
     return [value for row in nested for value in row]
 
 
-def _reference_mean_log_prob(generator, question, steps) -> float:
-    """The step's mean log-prob from one plain full-logits forward pass, no batching."""
+def _reference_mean_log_prob(generator, question, steps, piecewise: bool = False) -> float:
+    """The step's mean log-prob from one plain full-logits forward pass, no batching, after the
+    generator's own prompt for writing it (``piecewise``: the previous steps tokenized one by
+    one instead, as the scorer did before it read contexts as generation does)."""
     tok = generator.tokenizer
     encode = lambda text: tok(text, add_special_tokens=False)["input_ids"]  # noqa: E731
-    ids = encode(generator.render_prompt(question, [], "\n\n"))
-    for step in steps[:-1]:
-        ids += encode(step) + encode("\n\n")
+    if piecewise:
+        ids = encode(generator.render_prompt(question, [], "\n\n"))
+        for step in steps[:-1]:
+            ids += encode(step) + encode("\n\n")
+    else:
+        ids = encode(generator.render_prompt(question, steps[:-1], "\n\n"))
     start = len(ids)
     ids += encode(steps[-1])
     with torch.no_grad():
@@ -78,6 +83,31 @@ def test_likelihood_matches_a_plain_forward_pass(generator):
     assert scorer.score_last([QUESTION] * len(PATHS), PATHS) == pytest.approx(expected, abs=1e-4)
     scorer.padding_side = "left"
     assert scorer.score_last([QUESTION] * len(PATHS), PATHS) == pytest.approx(expected, abs=1e-4)
+
+
+def test_a_steps_context_is_the_prompt_generation_reads_even_where_tokens_merge() -> None:
+    """Qwen's tokenizer merges a step's final "." with the delimiter (".\\n\\n"); the scorer reads
+    the context as the generator does, whole, not step by step, so the score is the one the model
+    had when it wrote the step (and is then free, tests/test_step_features.py)."""
+    tokenizer = tiny_tokenizer(merge_period=True)
+    generator = TransformersThoughtGenerator(
+        tiny_qwen2(len(tokenizer), seed=5, logit_scale=3.0), tokenizer, name="tiny"
+    )
+    scorer = LikelihoodScorer.from_generator(generator, raw=True)
+    paths = [["1 + 2 = 3 .", "The answer is 3"], ["1 + 2 = 3 .", "so 3 .", "good"]]
+    encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    split = encode(generator.render_prompt(QUESTION, [], "\n\n"))
+    for step in paths[1][:-1]:
+        split += encode(step) + encode("\n\n")
+    assert len(scorer._context_ids(QUESTION, paths[1][:-1])) == len(split) - 2  # two merges
+    got = scorer.score_last([QUESTION] * 2, paths)
+    whole = [_reference_mean_log_prob(generator, QUESTION, p) for p in paths]
+    piecewise = [_reference_mean_log_prob(generator, QUESTION, p, piecewise=True) for p in paths]
+    assert got == pytest.approx(whole, abs=1e-4)
+    assert all(abs(g - p) > 1e-3 for g, p in zip(got, piecewise, strict=True))
+    assert _flat(scorer.score([QUESTION], [paths[1]])) == pytest.approx(
+        [scorer(QUESTION, paths[1][: k + 1]) for k in range(3)], abs=1e-5
+    )
 
 
 def test_likelihood_batch_equals_one_at_a_time_and_maps_into_unit_interval(generator):

@@ -361,19 +361,17 @@ def _reference_mean_log_prob(scorer, question, steps) -> float:
     import llama_cpp
     import numpy as np
 
-    prompt, pieces = scorer._layout(question, steps)
-    delimiter = scorer.generator.tokenize("\n\n")
-    context = list(prompt)
-    for piece in pieces[:-1]:
-        context += piece + delimiter
-    tokens = context + pieces[-1]
+    generator = scorer.generator
+    context = generator.tokenize(generator.render_prompt(question, steps[:-1], "\n\n"))
+    last = generator.tokenize(steps[-1]) or [generator.model.pad_id]
+    tokens = context + last
     llm = llama_cpp.Llama(
         model_path=str(scorer.generator.model.path), n_ctx=2048, logits_all=True, verbose=False
     )
     llm.eval(tokens)
     scores = np.asarray(llm.scores[: len(tokens)], dtype=np.float64)
     values = []
-    for offset, token in enumerate(pieces[-1]):
+    for offset, token in enumerate(last):
         row = scores[len(context) + offset - 1]  # the position before predicts the token
         top = row.max()
         values.append(row[token] - top - math.log(np.exp(row - top).sum()))

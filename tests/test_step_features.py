@@ -189,3 +189,33 @@ def test_the_likelihood_scorer_reuses_the_scoring_models_own_generation(model, t
     other = [["1 + 2", "not written by it"]]
     free.score_last(["5 - 4"], other)
     assert free.reused == reusable  # a step it did not write is read by a pass
+
+
+def test_the_models_own_steps_after_a_merged_step_end_are_free_too() -> None:
+    """Where a previous step's "." merges with the delimiter (Qwen's ".\\n\\n"), the scorer still
+    reads the context generation read, so the model's next steps are scored from their generation
+    and agree with a pass."""
+    from langgraph_specsearch.scorers.transformers import LikelihoodScorer
+
+    tokenizer = tiny_tokenizer(merge_period=True)
+    model = tiny_qwen2(len(tokenizer), seed=3, layers=2)
+    writer = TransformersThoughtGenerator(model, tokenizer, name="tiny", share_prefix=False)
+    free = LikelihoodScorer.from_generator(writer)
+    fresh = TransformersThoughtGenerator(model, tokenizer, name="tiny", share_prefix=False)
+    paid = LikelihoodScorer.from_generator(fresh, reuse_generation=False)
+    settings = GenerationSettings(max_new_tokens=16, temperature=1.0, seed=7, delimiter="\n\n")
+    path = ["1 + 2 = 3 .", "so 3 ."]
+    groups = writer.generate("5 - 4", [path], [8], settings)
+    rows = list(zip(groups[0], writer.last_token_ids, strict=True))
+    reusable = [
+        [*path, t.text]
+        for t, ids in rows
+        if t.finish_reason == "delimiter"
+        and scored_tokens(writer._step_ids(t.text), ids) is not None
+    ]
+    assert reusable, "the tiny model should end some steps at the delimiter"
+    questions = ["5 - 4"] * len(reusable)
+    assert free.score_last(questions, reusable) == pytest.approx(
+        paid.score_last(questions, reusable), rel=1e-3
+    )
+    assert free.reused == len(reusable) and paid.reused == 0

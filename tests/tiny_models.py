@@ -23,11 +23,19 @@ CHAT_TEMPLATE = (
 )
 
 
-def tiny_tokenizer(padding_side: str = "left") -> PreTrainedTokenizerFast:
-    """A word-level tokenizer whose decode joins tokens with spaces; "\\n\\n" is one token."""
-    vocab = {token: index for index, token in enumerate(SPECIALS + WORDS)}
+def tiny_tokenizer(
+    padding_side: str = "left", merge_period: bool = False
+) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer whose decode joins tokens with spaces; "\\n\\n" is one token.
+
+    ``merge_period`` adds "." and ".\\n\\n" as tokens, so a step ending in "." merges with the
+    delimiter after it, as Qwen's tokenizer does (the vocabulary, and so the models, differ).
+    """
+    words = [*WORDS, ".", ".\n\n"] if merge_period else WORDS
+    vocab = {token: index for index, token in enumerate(SPECIALS + words)}
     tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    pattern = Regex(r"<\|[a-z_]+\|>|\n\n|\n|[A-Za-z]+|[0-9]|ки|[^\sA-Za-z0-9]")
+    merged = r"\.\n\n|" if merge_period else ""
+    pattern = Regex(merged + r"<\|[a-z_]+\|>|\n\n|\n|[A-Za-z]+|[0-9]|ки|[^\sA-Za-z0-9]")
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
         [
             pre_tokenizers.Split(Regex(" +"), behavior="removed"),

@@ -40,6 +40,26 @@ class ScorerError(ValueError):
     """A scorer returned something the search cannot use."""
 
 
+def every_step_from_last(
+    score_last: Callable[[Sequence[str], Sequence[Sequence[str]]], list[float]],
+    questions: Sequence[str],
+    step_lists: Sequence[Sequence[str]],
+) -> list[list[float]]:
+    """Every step's score from a last-step scorer, in one call over every prefix of every path,
+    so a step scores the same inside a longer path as when it is the last."""
+    prefixes = [
+        (question, list(steps[: k + 1]))
+        for question, steps in zip(questions, step_lists, strict=True)
+        for k in range(len(steps))
+    ]
+    flat = score_last([q for q, _ in prefixes], [p for _, p in prefixes]) if prefixes else []
+    results, start = [], 0
+    for steps in step_lists:
+        results.append(list(flat[start : start + len(steps)]))
+        start += len(steps)
+    return results
+
+
 def check_scorer(scorer: object) -> None:
     """Fail early, naming the problem, when ``scorer`` has none of the accepted shapes."""
     if isinstance(scorer, (LastStepScorer, StepScorer)) or callable(scorer):

@@ -1,9 +1,9 @@
 """The target-likelihood step scorer on llama.cpp: the same score as the transformers one, faster.
 
 :class:`LlamaCppLikelihoodScorer` computes what :class:`~.transformers.LikelihoodScorer` computes,
-token for token: the prompt is the generator's chat prompt for the question, each step is
-tokenized on its own and followed by the delimiter's tokens, and a step's score is
-``exp(mean log p(step tokens | everything before))`` (``raw=True``: the mean log-prob itself).
+token for token: a step's context is the generator's own prompt for writing it (the chat prompt
+with the previous steps, tokenized whole), the step is tokenized on its own, and its score is
+``exp(mean log p(step tokens | context))`` (``raw=True``: the mean log-prob itself).
 
 It reads the log-probs from llama.cpp's logits at every position of a low-level batch. It does not
 use ``Llama.create_completion(echo=True, logprobs=k)``: that scores each prompt token with the
@@ -26,6 +26,7 @@ from langgraph_specsearch.generators.llamacpp import (
     Span,
     log_softmax_at,
 )
+from langgraph_specsearch.scorers.base import every_step_from_last
 
 
 class LlamaCppLikelihoodScorer:
@@ -84,12 +85,15 @@ class LlamaCppLikelihoodScorer:
     def _encode(self, text: str) -> list[int]:
         return self.generator.tokenize(text)
 
-    def _layout(self, question: str, steps: Sequence[str]) -> tuple[list[int], list[list[int]]]:
-        """The prompt ids and each step's ids, tokenized piecewise as the transformers scorer
-        does (an empty step is one padding token there too)."""
-        prompt = self._encode(self.generator.render_prompt(question, [], self.delimiter))
-        pieces = [self._encode(step) or [self.generator.model.pad_id] for step in steps]
-        return prompt, pieces
+    def _context_ids(self, question: str, previous: Sequence[str]) -> list[int]:
+        """The tokens before a step: the generator's own prompt for writing it, tokenized whole,
+        as the transformers scorer reads it (so generation's log-probs are this scorer's)."""
+        return self._encode(self.generator.render_prompt(question, list(previous), self.delimiter))
+
+    def _step_ids(self, step: str) -> list[int]:
+        """The step's own tokens (an empty step is one padding token, as in the transformers
+        scorer)."""
+        return self._encode(step) or [self.generator.model.pad_id]
 
     # ------------------------------------------------------------------ log-probs
     def _log_probs(
@@ -216,19 +220,14 @@ class LlamaCppLikelihoodScorer:
         start = time.perf_counter()
         means: list[float | None] = []
         contexts, lasts, todo = [], [], []
-        delimiter = self._encode(self.delimiter)
         for index, (question, steps) in enumerate(zip(questions, step_lists, strict=True)):
             if not steps:
                 raise ValueError("cannot score an empty path")
             means.append(self._from_generation(question, steps))
             if means[-1] is not None:
                 continue
-            prompt, pieces = self._layout(question, steps)
-            context = list(prompt)
-            for piece in pieces[:-1]:
-                context += piece + delimiter
-            contexts.append(context)
-            lasts.append(pieces[-1])
+            contexts.append(self._context_ids(question, steps[:-1]))
+            lasts.append(self._step_ids(steps[-1]))
             todo.append(index)
         if todo:
             wanted = [set(range(len(last))) for last in lasts]
@@ -241,52 +240,19 @@ class LlamaCppLikelihoodScorer:
         return [self._finish(float(mean)) for mean in means]  # type: ignore[arg-type]
 
     def _from_generation(self, question: str, steps: Sequence[str]) -> float | None:
-        """The step's mean log-prob kept by the generator when it wrote the step, if it wrote it
-        after the very context tokens a pass reads (see the transformers scorer's twin)."""
+        """The step's mean log-prob kept by the generator when it wrote the step, if it did:
+        generation read the same prompt a pass would read (:meth:`_context_ids`)."""
         if self.generated is None:
             return None
         prompt = self.generator.render_prompt(question, list(steps[:-1]), self.delimiter)
-        found = self.generated.get(prompt, steps[-1])
-        if found is None:
-            return None
-        layout, pieces = self._layout(question, steps)
-        context = list(layout)
-        for piece in pieces[:-1]:
-            context += piece + self._encode(self.delimiter)
-        return found if self._encode(prompt) == context else None
+        return self.generated.get(prompt, steps[-1])
 
     def score(
         self, questions: Sequence[str], step_lists: Sequence[Sequence[str]]
     ) -> list[list[float]]:
-        """Every step's score (the question's prompt read once per distinct question)."""
-        start = time.perf_counter()
-        delimiter = self._encode(self.delimiter)
-        contexts, continuations, spans = [], [], []
-        for question, steps in zip(questions, step_lists, strict=True):
-            prompt, pieces = self._layout(question, steps)
-            tokens: list[int] = []
-            row_spans = []
-            for piece in pieces:
-                row_spans.append((len(tokens), len(tokens) + len(piece)))
-                tokens += piece + delimiter
-            contexts.append(prompt)
-            continuations.append(tokens)
-            spans.append(row_spans)
-        nonempty = [i for i, row in enumerate(spans) if row]
-        results: list[list[float]] = [[] for _ in contexts]
-        if nonempty:
-            wanted = [{j for s, e in spans[i] for j in range(s, e)} for i in nonempty]
-            with self.generator.lock:
-                found = self._log_probs(
-                    [contexts[i] for i in nonempty], [continuations[i] for i in nonempty], wanted
-                )
-            for index, values in zip(nonempty, found, strict=True):
-                results[index] = [
-                    self._finish(sum(values[j] for j in range(s, e)) / (e - s))
-                    for s, e in spans[index]
-                ]
-        self._account(start)
-        return results
+        """Every step's score: each step after its own context, as :meth:`score_last` scores it
+        (one call over every prefix of every path; the contexts are read once each)."""
+        return every_step_from_last(self.score_last, questions, step_lists)
 
     def _account(self, start: float) -> None:
         self.last_seconds = time.perf_counter() - start

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 
 from langgraph_specsearch.generators.transformers import cache_argument
+from langgraph_specsearch.scorers.base import every_step_from_last
 
 if TYPE_CHECKING:
     from langgraph_specsearch.generators.transformers import TransformersThoughtGenerator
@@ -162,22 +163,19 @@ class LikelihoodScorer:
     def _encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def _layout(self, question: str, steps: Sequence[str]) -> tuple[list[int], list[list[int]]]:
-        """The prompt ids and each step's ids; a step's delimiter belongs to the context after it.
+    def _context_ids(self, question: str, previous: Sequence[str]) -> list[int]:
+        """The tokens before a step: the generator's own prompt for writing it, tokenized whole.
 
-        Steps are tokenized piecewise, so every step's tokens are the same whether it is scored
-        as the last step or inside a longer path.
+        These are the very tokens the model read when it wrote the step, so the log-probs its
+        generation pass computed are this scorer's (free self-scoring), and every context is
+        tokenized as the model was trained to see text. (Tokenizing the steps piecewise would
+        split what the tokenizer merges across a step's end, such as Qwen's ".\n\n".)
         """
-        prompt = self._encode(self.generator.render_prompt(question, [], self.delimiter))
-        pieces = [self._encode(step) or [self.generator._pad_id] for step in steps]
-        return prompt, pieces
+        return self._encode(self.generator.render_prompt(question, list(previous), self.delimiter))
 
-    def _context(self, prompt: list[int], pieces: Sequence[list[int]]) -> list[int]:
-        ids = list(prompt)
-        delimiter = self._encode(self.delimiter)
-        for piece in pieces:
-            ids += piece + delimiter
-        return ids
+    def _step_ids(self, step: str) -> list[int]:
+        """The step's own tokens (an empty step is one padding token)."""
+        return self._encode(step) or [self.generator._pad_id]
 
     # ----------------------------------------------------------------------- model pieces
     def _decoder_and_head(self) -> tuple[Any, Any]:
@@ -303,9 +301,8 @@ class LikelihoodScorer:
                 raise ValueError("cannot score an empty path")
             if known[index] is not None:
                 continue
-            prompt, pieces = self._layout(question, steps)
-            contexts.append(self._context(prompt, pieces[:-1]))
-            lasts.append(pieces[-1])
+            contexts.append(self._context_ids(question, steps[:-1]))
+            lasts.append(self._step_ids(steps[-1]))
             todo.append(index)
         means: list[float] = []
         if todo:
@@ -325,47 +322,22 @@ class LikelihoodScorer:
         return [self._finish(float(m)) for m in known]  # type: ignore[arg-type]
 
     def _from_generation(self, question: str, steps: Sequence[str]) -> float | None:
-        """The step's mean log-prob kept from the pass that wrote it, if this model wrote it
-        after the very context tokens a pass reads (the pass tokenizes the steps piecewise;
-        generation read the prompt whole, and where a step's end merged with the delimiter
-        (".\n\n") the two differ, and so would the score: then the pass reads it)."""
+        """The step's mean log-prob kept from the pass that wrote it, if this model wrote it:
+        generation read the same prompt a pass would read (:meth:`_context_ids`)."""
         if self.generated is None or not steps:
             return None
         prompt = self.generator.render_prompt(question, list(steps[:-1]), self.delimiter)
         found = self.generated.get(prompt, steps[-1])
         if found is None or math.isnan(found.logprob[0]):
             return None
-        layout, pieces = self._layout(question, steps)
-        if self._encode(prompt) != self._context(layout, pieces[:-1]):
-            return None
         return float(found.logprob[0])
 
     def score(
         self, questions: Sequence[str], step_lists: Sequence[Sequence[str]]
     ) -> list[list[float]]:
-        """Every step's score, one forward pass per path."""
-        start = time.perf_counter()
-        rows, spans = [], []
-        for question, steps in zip(questions, step_lists, strict=True):
-            prompt, pieces = self._layout(question, steps)
-            ids, row_spans = list(prompt), []
-            delimiter = self._encode(self.delimiter)
-            for piece in pieces:
-                row_spans.append((len(ids), len(ids) + len(piece)))
-                ids += piece + delimiter
-            rows.append(ids)
-            spans.append(row_spans)
-        nonempty = [i for i, s in enumerate(spans) if s]
-        results: list[list[float]] = [[] for _ in rows]
-        if nonempty:
-            with self.generator.lock, torch.inference_mode():
-                means = self._mean_log_probs_full(
-                    [rows[i] for i in nonempty], [spans[i] for i in nonempty]
-                )
-            for index, row_means in zip(nonempty, means, strict=True):
-                results[index] = [self._finish(m) for m in row_means]
-        self._account(start)
-        return results
+        """Every step's score: each step after its own context, as :meth:`score_last` scores it
+        (one call over every prefix of every path; a context read once serves its extensions)."""
+        return every_step_from_last(self.score_last, questions, step_lists)
 
     def _account(self, start: float) -> None:
         self.last_seconds = time.perf_counter() - start

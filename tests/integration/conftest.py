@@ -57,11 +57,10 @@ def real_pair():
 
 @pytest.fixture(scope="session")
 def free_against_paid():
-    """Check free self-scoring on a real target: it writes three thoughts per path; a thought
-    written after the very context tokens a pass reads (the first step: the prompt alone) is
-    scored from its generation, and every score equals a pass's to float rounding (after a
-    step ending in "." Qwen reads ".\n\n" as one token where the pass reads two, so those
-    thoughts are left to the pass)."""
+    """Check free self-scoring on a real target: it writes three thoughts per path; the thoughts
+    it wrote are scored from their generation, those after a first step too (which ends in ".",
+    where Qwen reads ".\n\n" as one token: the pass reads the context as generation did), and
+    every score equals a pass's to float rounding."""
     from langgraph_specsearch.generators.base import GenerationSettings
 
     def check(generator, free, paid, question, paths) -> None:
@@ -72,11 +71,12 @@ def free_against_paid():
             if t.finish_reason == "delimiter"
         ]  # fmt: skip
         first = sum(1 for steps in written if len(steps) == 1)
-        assert first >= 1, groups
+        later = len(written) - first
+        assert first >= 1 and later >= 1, groups
         questions = [question] * len(written)
         before = free.reused
         got, expected = free.score_last(questions, written), paid.score_last(questions, written)
-        assert free.reused - before >= first
+        assert free.reused - before > first  # some after the first step are free too
         differences = [abs(a - b) for a, b in zip(got, expected, strict=True)]
         assert max(differences) < 0.02, (got, expected)  # bf16: a split prefix moves ~0.01
 
