@@ -271,3 +271,18 @@ def test_qwen_prm_needs_a_single_token_separator(tokenizer):
     model = tiny_qwen2(len(tokenizer))
     with pytest.raises(ValueError):
         QwenPRMScorer(model, tokenizer, separator="step 1")
+
+
+def test_every_step_from_last_scores_each_prefix_in_one_call() -> None:
+    from langgraph_specsearch.scorers.base import every_step_from_last
+
+    calls: list[list[tuple[str, tuple[str, ...]]]] = []
+
+    def score_last(questions, step_lists):
+        calls.append([(q, tuple(s)) for q, s in zip(questions, step_lists, strict=True)])
+        return [len(q) + 10 * len(s) for q, s in zip(questions, step_lists, strict=True)]
+
+    got = every_step_from_last(score_last, ["ab", "c"], [["x", "y", "z"], ["w"]])
+    assert got == [[12, 22, 32], [11]]
+    assert calls == [[("ab", ("x",)), ("ab", ("x", "y")), ("ab", ("x", "y", "z")), ("c", ("w",))]]
+    assert every_step_from_last(score_last, ["q"], [[]]) == [[]] and len(calls) == 1
