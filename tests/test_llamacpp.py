@@ -493,3 +493,33 @@ def test_concurrent_calls_merge_into_one_batch_and_keep_their_own_samples(tiny_m
     assert results == alone
     assert generator.last_details.sequences == 5  # the merged batch held both calls' rows
     assert generator.last_details.model_calls == 2  # 5 rows in chunks of 4
+
+
+def test_steps_that_ended_on_the_token_limit_are_scored_from_their_generation_too(tiny_model):
+    """However a step ended, a pass reads nothing after it: a step cut by ``max_new_tokens``
+    (here every row) keeps the mean log-prob a pass computes over its tokens."""
+    from dataclasses import replace
+
+    from langgraph_specsearch.scorers.llamacpp import LlamaCppLikelihoodScorer
+
+    writer = _generator(tiny_model)
+    LlamaCppLikelihoodScorer.from_generator(writer, raw=True, n_ctx=2048)  # records self-scores
+    paid = LlamaCppLikelihoodScorer.from_generator(
+        _generator(tiny_model), raw=True, n_ctx=2048, reuse_generation=False
+    )
+    short = replace(SAMPLED, max_new_tokens=3, delimiter="")
+    groups = writer.generate(QUESTION, [[], ["First step."]], [3, 3], short)
+    rows = [t for group in groups for t in group]
+    assert {t.finish_reason for t in rows} == {"length"}
+    as_read = {t.text: ids for t, ids in zip(rows, writer.last_token_ids, strict=True)}
+    real_tokenize = writer.tokenize
+    writer.tokenize = lambda text: as_read.get(text) or real_tokenize(text)
+    writer.clear_prefix_cache()
+    writer.generate(QUESTION, [[], ["First step."]], [3, 3], short)  # again, now kept
+    for path, group in zip([[], ["First step."]], groups, strict=True):
+        prompt = writer.render_prompt(QUESTION, path, "")
+        for thought in group:
+            ids = as_read[thought.text]
+            found = paid._log_probs([real_tokenize(prompt)], [ids], [set(range(len(ids)))])[0]
+            expected = sum(found.values()) / len(ids)
+            assert writer.self_scores.get(prompt, thought.text) == pytest.approx(expected, abs=1e-3)

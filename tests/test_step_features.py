@@ -156,15 +156,21 @@ def test_the_head_scores_drafted_steps_without_a_second_pass(model, tokenizer, m
     assert passes[-1] == 2 and mixed[0] == pytest.approx(free[0])
 
 
-def test_the_likelihood_scorer_reuses_the_scoring_models_own_generation(model, tokenizer) -> None:
-    """Free self-scoring (issue 16): a step the scoring model wrote is scored from the logits of
-    the pass that wrote it; it matches a separate pass, and other steps still get the pass."""
+def _free_and_paid(model, tokenizer):
+    """A writer whose likelihood scorer reuses its generation, and a scorer that never does."""
     from langgraph_specsearch.scorers.transformers import LikelihoodScorer
 
     writer = TransformersThoughtGenerator(model, tokenizer, name="tiny", share_prefix=False)
     free = LikelihoodScorer.from_generator(writer)
     fresh = TransformersThoughtGenerator(model, tokenizer, name="tiny", share_prefix=False)
-    paid = LikelihoodScorer.from_generator(fresh, reuse_generation=False)
+    return writer, free, LikelihoodScorer.from_generator(fresh, reuse_generation=False)
+
+
+def test_the_likelihood_scorer_reuses_the_scoring_models_own_generation(model, tokenizer) -> None:
+    """Free self-scoring (issue 16): a step the scoring model wrote is scored from the logits of
+    the pass that wrote it; it matches a separate pass, and other steps still get the pass."""
+
+    writer, free, paid = _free_and_paid(model, tokenizer)
     settings = GenerationSettings(max_new_tokens=16, temperature=1.0, seed=7, delimiter="\n\n")
     paths = [["1 + 2"], ["1 + 2", "= 3"]]
     groups = writer.generate("5 - 4", paths, [4, 4], settings)
@@ -195,14 +201,10 @@ def test_the_models_own_steps_after_a_merged_step_end_are_free_too() -> None:
     """Where a previous step's "." merges with the delimiter (Qwen's ".\\n\\n"), the scorer still
     reads the context generation read, so the model's next steps are scored from their generation
     and agree with a pass."""
-    from langgraph_specsearch.scorers.transformers import LikelihoodScorer
 
     tokenizer = tiny_tokenizer(merge_period=True)
     model = tiny_qwen2(len(tokenizer), seed=3, layers=2)
-    writer = TransformersThoughtGenerator(model, tokenizer, name="tiny", share_prefix=False)
-    free = LikelihoodScorer.from_generator(writer)
-    fresh = TransformersThoughtGenerator(model, tokenizer, name="tiny", share_prefix=False)
-    paid = LikelihoodScorer.from_generator(fresh, reuse_generation=False)
+    writer, free, paid = _free_and_paid(model, tokenizer)
     settings = GenerationSettings(max_new_tokens=16, temperature=1.0, seed=7, delimiter="\n\n")
     path = ["1 + 2 = 3 .", "so 3 ."]
     groups = writer.generate("5 - 4", [path], [8], settings)
@@ -219,3 +221,26 @@ def test_the_models_own_steps_after_a_merged_step_end_are_free_too() -> None:
         paid.score_last(questions, reusable), rel=1e-3
     )
     assert free.reused == len(reusable) and paid.reused == 0
+
+
+def test_steps_that_ended_on_eos_or_the_token_limit_are_free_too(model, tokenizer) -> None:
+    """A pass reads nothing after a step, so a step that ended on eos or on ``max_new_tokens``
+    is scored from its generation like a delimiter-ended one, and agrees with a pass."""
+
+    writer, free, paid = _free_and_paid(model, tokenizer)
+    settings = GenerationSettings(max_new_tokens=4, temperature=1.0, seed=11, delimiter="\n\n")
+    paths = [["1 + 2"], ["1 + 2", "= 3"]]
+    groups = writer.generate("5 - 4", paths, [6, 6], settings)
+    flat = [(p, t) for p, g in zip(paths, groups, strict=True) for t in g]
+    reusable = [
+        ([*path, t.text], t.finish_reason)
+        for (path, t), ids in zip(flat, writer.last_token_ids, strict=True)
+        if t.finish_reason != "empty" and scored_tokens(writer._step_ids(t.text), ids) is not None
+    ]
+    assert "length" in {reason for _, reason in reusable}, "4 tokens should cut some rows"
+    written = [steps for steps, _ in reusable]
+    questions = ["5 - 4"] * len(written)
+    assert free.score_last(questions, written) == pytest.approx(
+        paid.score_last(questions, written), rel=1e-3
+    )
+    assert free.reused == len(written) and paid.reused == 0

@@ -912,13 +912,12 @@ class LlamaCppThoughtGenerator:
     def _keep_self_scores(
         self, prompts: Sequence[str], done: Sequence[tuple[Thought, list[int], _Row]]
     ) -> None:
-        """Cache each delimiter-ended step's mean log-prob over its tokens as a scorer's pass
-        reads them (see ``self_scores.scored_tokens``); eos- or length-ended steps were never
-        followed by the delimiter a pass appends, so they are left to the pass."""
+        """Cache each step's mean log-prob over its tokens as a scorer's pass reads them (see
+        ``self_scores.scored_tokens``), however the step ended: the pass reads nothing after it."""
         if self.self_scores is None:
             return
         for prompt, (thought, ids, row) in zip(prompts, done, strict=True):
-            if thought.finish_reason != "delimiter" or len(row.logprobs) != len(ids):
+            if thought.finish_reason == "empty" or len(row.logprobs) != len(ids):
                 continue
             tokens = scored_tokens(self.tokenize(thought.text), ids)
             if tokens is None or row.last_logp is None:

@@ -505,14 +505,15 @@ class TransformersThoughtGenerator:
                 thoughts.append(thought)
                 self.last_token_ids.append(ids)
             if capture is not None:
-                # a step that ended on eos or length was never followed by the delimiter, which a
-                # scorer's own pass appends: only delimiter-ended steps read the same (length 0
-                # leaves the others unpooled)
+                # log-probs (exclude_delimiter): each step's own tokens as a pass reads them,
+                # however it ended (a pass reads nothing after a step). Other features pool what a
+                # drafted step's pass reads with the delimiter after it: delimiter-ended steps
+                # only (length 0 leaves the others unpooled)
                 targets: list[list[int] | None] | None = None
-                if capture.spec.exclude_delimiter:  # the step's own tokens, as a pass reads them
+                if capture.spec.exclude_delimiter:
                     targets = [
                         scored_tokens(self._step_ids(t.text), ids)
-                        if t.finish_reason == "delimiter"
+                        if t.finish_reason != "empty"
                         else None
                         for t, ids in cut
                     ]

@@ -68,7 +68,7 @@ def free_against_paid():
         groups = generator.generate(question, paths, [3] * len(paths), settings)
         written = [
             [*path, t.text] for path, group in zip(paths, groups, strict=True) for t in group
-            if t.finish_reason == "delimiter"
+            if t.finish_reason != "empty"
         ]  # fmt: skip
         first = sum(1 for steps in written if len(steps) == 1)
         later = len(written) - first
