@@ -1,6 +1,6 @@
-"""Which engine a command runs on (issue 16.2): llama.cpp by default where it is installed,
-transformers where only it can do the job, and a clear refusal, before any model loads, of an
-engine that cannot run what was asked."""
+"""Which engine a command runs on (issue 16.2): transformers by default where it is installed
+(docs/engines.md says why), llama.cpp where only it is, transformers where only it can do the
+job, and a clear refusal, before any model loads, of an engine that cannot run what was asked."""
 
 from __future__ import annotations
 
