@@ -77,7 +77,11 @@ def free_against_paid():
         before = free.reused
         got, expected = free.score_last(questions, written), paid.score_last(questions, written)
         assert free.reused - before > first  # some after the first step are free too
-        differences = [abs(a - b) for a, b in zip(got, expected, strict=True)]
-        assert max(differences) < 0.02, (got, expected)  # bf16: a split prefix moves ~0.01
+        differences = sorted(abs(a - b) for a, b in zip(got, expected, strict=True))
+        # the same tokens after the same context: only the engines' rounding differs (bf16 with a
+        # split prefix, llama.cpp with another batch layout or a prompt read from its cache: up
+        # to ~0.025 nats per token on a thought). A wrong context or token is ~0.1 or more.
+        assert differences[len(differences) // 2] < 0.01, (got, expected)
+        assert differences[-1] < 0.05, (got, expected)
 
     return check
