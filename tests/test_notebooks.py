@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from extras import require_extra
+from extras import require_extra, skip_unless_ci
 
 nbformat = require_extra("nbformat", "dev")
 nbclient = require_extra("nbclient", "dev")
@@ -20,7 +20,7 @@ def _kernel_name() -> str:
     try:
         get_kernel_spec("python3")
     except NoSuchKernel:
-        pytest.skip("no 'python3' Jupyter kernel: run `python -m ipykernel install --user`")
+        skip_unless_ci("no 'python3' Jupyter kernel: run `python -m ipykernel install --user`")
     return "python3"
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from extras import require_extra
+from extras import require_extra, skip_unless_ci
 
 require_extra("langgraph_api", "dev")
 langgraph_sdk = require_extra("langgraph_sdk", "dev")
@@ -60,7 +60,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp_path = tmp_path_factory.mktemp("langgraph_dev")
     cli = _cli()
     if cli is None:
-        pytest.skip("the `langgraph` command (langgraph-cli[inmem]) is not on PATH")
+        skip_unless_ci("the `langgraph` command (langgraph-cli[inmem]) is not on PATH")
     port = _free_port()
     env = {
         **os.environ,

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from extras import skip_unless_ci
 
 from langgraph_specsearch.bench.data import (
     GSM8K_SEED,
@@ -128,6 +129,6 @@ def test_committed_gsm8k_subset_is_valid_and_licensed() -> None:
 def test_committed_subset_matches_source_when_available(tmp_path: Path) -> None:
     GSM8K_SOURCE = make_gsm8k_subset.GSM8K_SOURCE  # noqa: N806
     if not GSM8K_SOURCE.exists():
-        pytest.skip(f"the GSM8K source {GSM8K_SOURCE} is not beside the repository (../shared)")
+        skip_unless_ci(f"the GSM8K source {GSM8K_SOURCE} is not beside the repository (../shared)")
     regenerated = write_gsm8k_subset(GSM8K_SOURCE, tmp_path / "sub.jsonl")
     assert regenerated.read_bytes() == GSM8K_SUBSET.read_bytes()
