@@ -229,6 +229,9 @@ def test_draft_likelihoods_are_each_models_raw_log_prob_on_its_engine(tmp_path: 
         tiny_qwen2(len(tokenizer), seed=5, logit_scale=3.0), tokenizer, name="tiny"
     )
     steps = ["1 + 2 = 3", "The answer is 3"]
+    make_draft_likelihoods(llama, torch_model)
+    # nothing is added to the models' generation calls for an ablation a run may never use
+    assert llama.self_scores is None and torch_model.step_features is None
     for drafter, target, kind in (
         (llama, torch_model, (LlamaCppLikelihoodScorer, LikelihoodScorer)),
         (torch_model, llama, (LikelihoodScorer, LlamaCppLikelihoodScorer)),

@@ -140,22 +140,29 @@ def make_scorer(name: str, drafter: Any, target: Any) -> Any:
     raise ValueError(f"unknown scorer {name!r}: use one of {', '.join(SCORERS)}")
 
 
-def likelihood_scorer(model: Any, *, raw: bool = False) -> Any:
+def likelihood_scorer(model: Any, **options: Any) -> Any:
     """A scorer from ``model``'s own likelihood of a step, on the engine the model runs on
-    (sharing its weights): ``exp(mean log-prob)``, or the mean log-prob itself with ``raw``."""
+    (sharing its weights); ``options`` go to the scorer (``raw``, ``reuse_generation``, ...)."""
     if _on_llamacpp(model):
         from langgraph_specsearch.scorers.llamacpp import LlamaCppLikelihoodScorer
 
-        return LlamaCppLikelihoodScorer.from_generator(model, raw=raw)
+        return LlamaCppLikelihoodScorer.from_generator(model, **options)
     from langgraph_specsearch.scorers.transformers import LikelihoodScorer
 
-    return LikelihoodScorer.from_generator(model, raw=raw)
+    return LikelihoodScorer.from_generator(model, **options)
 
 
 def make_draft_likelihoods(drafter: Any, target: Any) -> tuple[Any, Any]:
     """``(drafter scorer, target scorer)`` of a step's mean log-prob under each model: what
-    ``acceptance="logprob"`` compares (the authors' ablation), sharing the loaded weights."""
-    return likelihood_scorer(drafter, raw=True), likelihood_scorer(target, raw=True)
+    ``acceptance="logprob"`` compares (the authors' ablation), sharing the loaded weights.
+
+    They do not have the models keep their generation's log-probs: that would add work to every
+    drafting call of every mode sharing the drafter, whether or not a run uses the ablation.
+    """
+    return (
+        likelihood_scorer(drafter, raw=True, reuse_generation=False),
+        likelihood_scorer(target, raw=True, reuse_generation=False),
+    )
 
 
 def _on_llamacpp(generator: Any) -> bool:
