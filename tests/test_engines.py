@@ -61,6 +61,32 @@ def test_what_only_transformers_can_run_picks_it_by_itself(llamacpp_installed) -
     assert resolve_engine(None, "likelihood-target", ["target_speculative"]) == "transformers"
 
 
+def test_loading_without_an_engine_picks_the_one_the_scorer_needs(
+    llamacpp_installed, monkeypatch
+) -> None:
+    """load_real_models(engine=None) with llama.cpp as the default and the PRM head (hidden
+    states): it loads on transformers instead of failing."""
+    from langgraph_specsearch.presets import assets
+
+    class LoadedError(Exception):
+        pass
+
+    def loader(engine: str):
+        def load(key: str) -> None:
+            raise LoadedError(engine)
+
+        return load
+
+    llamacpp_installed(True)
+    monkeypatch.setenv("SPECSEARCH_ENGINE", "llamacpp")
+    monkeypatch.setattr(assets, "load_default_generator", loader("transformers"))
+    monkeypatch.setattr(assets, "load_default_llamacpp_generator", loader("llamacpp"))
+    with pytest.raises(LoadedError, match=r"^transformers$"):
+        presets_models.load_real_models("prm-head")
+    with pytest.raises(LoadedError, match=r"^llamacpp$"):
+        presets_models.load_real_models("likelihood-target")
+
+
 def test_a_named_engine_that_cannot_run_the_request_is_refused(llamacpp_installed) -> None:
     llamacpp_installed(True)
     with pytest.raises(ValueError, match=r"hidden states.*--engine transformers"):

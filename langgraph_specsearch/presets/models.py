@@ -100,7 +100,7 @@ def load_real_models(
     scorer_name: str, drafter_name: str = DEFAULT_DRAFTER, engine: str | None = None
 ) -> tuple[Any, Any, Any]:
     """The chosen drafter, the 1.5B target and the chosen scorer on ``engine`` (default:
-    :func:`default_engine`), with progress on stderr."""
+    :func:`resolve_engine`'s choice for the scorer), with progress on stderr."""
     from langgraph_specsearch.presets.assets import (
         DRAFTERS,
         SPECS,
@@ -108,8 +108,7 @@ def load_real_models(
         load_default_llamacpp_generator,
     )
 
-    engine = engine or default_engine()
-    check_engine(engine, scorer_name)
+    engine = resolve_engine(engine, scorer_name)
     load = load_default_llamacpp_generator if engine == "llamacpp" else load_default_generator
     drafter_key = DRAFTERS[drafter_name]
     if scorer_name == "prm-head" and drafter_key != "drafter":
