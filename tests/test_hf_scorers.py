@@ -286,3 +286,24 @@ def test_every_step_from_last_scores_each_prefix_in_one_call() -> None:
     assert got == [[12, 22, 32], [11]]
     assert calls == [[("ab", ("x",)), ("ab", ("x", "y")), ("ab", ("x", "y", "z")), ("c", ("w",))]]
     assert every_step_from_last(score_last, ["q"], [[]]) == [[]] and len(calls) == 1
+
+
+def test_models_on_one_device_share_its_queue_and_a_scoring_pass_waits_its_turn(tokenizer):
+    """In-process models on the CPU share the process's CPU queue, so a scoring pass never runs
+    beside another search's generation on the same cores (generators/merging.py, DeviceQueue)."""
+    import threading
+
+    from langgraph_specsearch.generators.merging import device_queue
+
+    drafter = TransformersThoughtGenerator(tiny_qwen2(len(tokenizer), seed=1), tokenizer)
+    target = TransformersThoughtGenerator(tiny_qwen2(len(tokenizer), seed=2), tokenizer)
+    assert drafter.merger.queue is target.merger.queue is device_queue("cpu")
+    scorer = LikelihoodScorer.from_generator(target, raw=True, reuse_generation=False)
+    scored: list[float] = []
+    thread = threading.Thread(target=lambda: scored.extend(scorer.score_last([QUESTION], [["a"]])))
+    with drafter.merger.queue.exclusive():  # another search's batch holds the device
+        thread.start()
+        thread.join(0.3)
+        assert scored == [] and thread.is_alive()
+    thread.join(10)
+    assert len(scored) == 1

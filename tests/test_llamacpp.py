@@ -523,3 +523,24 @@ def test_steps_that_ended_on_the_token_limit_are_scored_from_their_generation_to
             found = paid._log_probs([real_tokenize(prompt)], [ids], [set(range(len(ids)))])[0]
             expected = sum(found.values()) / len(ids)
             assert writer.self_scores.get(prompt, thought.text) == pytest.approx(expected, abs=1e-3)
+
+
+def test_llama_cpp_models_share_the_cpu_queue_and_a_scoring_pass_waits_its_turn(tiny_model):
+    """Generators on the CPU share the process's CPU queue (with transformers models too), so a
+    scoring pass never runs beside another search's batch on the same cores."""
+    import threading
+
+    from langgraph_specsearch.generators.merging import device_queue
+    from langgraph_specsearch.scorers.llamacpp import LlamaCppLikelihoodScorer
+
+    generator = _generator(tiny_model)
+    assert generator.merger.queue is device_queue("cpu") is _generator(tiny_model).merger.queue
+    scorer = LlamaCppLikelihoodScorer.from_generator(generator, raw=True, n_ctx=2048)
+    scored: list[float] = []
+    thread = threading.Thread(target=lambda: scored.extend(scorer.score_last([QUESTION], [["a"]])))
+    with generator.merger.queue.exclusive():
+        thread.start()
+        thread.join(0.3)
+        assert scored == [] and thread.is_alive()
+    thread.join(10)
+    assert len(scored) == 1

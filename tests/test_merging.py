@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from langgraph_specsearch.generators.merging import CallMerger, MergeStats
+from langgraph_specsearch.generators.merging import CallMerger, DeviceQueue, MergeStats
 
 
 class _Engine:
@@ -179,3 +179,177 @@ def _call(payload):
     from langgraph_specsearch.generators.merging import _Call
 
     return _Call("k", payload)
+
+
+# ------------------------------------------------------------------------ one device, many models
+class _Timeline:
+    """Engines that record when each run starts and ends, to check that runs never overlap."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, list[Any]]] = []
+        self.lock = threading.Lock()
+        self.running = 0
+        self.overlapped = False
+
+    def engine(self, name: str, hold: threading.Event | None = None, started=None):
+        def run(key: Any, payloads: Sequence[Any]) -> list[Any]:
+            with self.lock:
+                self.running += 1
+                self.overlapped |= self.running > 1
+                self.events.append(("start", name, list(payloads)))
+            if started is not None:
+                started.set()
+            if hold is not None:
+                assert hold.wait(5)
+            time.sleep(0.01)
+            with self.lock:
+                self.running -= 1
+                self.events.append(("end", name, list(payloads)))
+            return [f"{name}:{payload}" for payload in payloads]
+
+        return run
+
+
+def _in_threads(work: list[Callable[[], Any]]) -> tuple[list[threading.Thread], list[Any]]:
+    results: list[Any] = [None] * len(work)
+
+    def call(index: int) -> None:
+        try:
+            results[index] = work[index]()
+        except Exception as error:
+            results[index] = error
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(work))]
+    return threads, results
+
+
+def test_models_sharing_a_device_take_turns_and_the_calls_that_wait_merge():
+    """While the drafter's batch runs, a target call and three more drafter calls arrive: none
+    runs beside it; the target call (oldest) runs next, then the drafter calls as one batch."""
+    timeline = _Timeline()
+    hold, started = threading.Event(), threading.Event()
+    queue = DeviceQueue("cpu")
+    drafter = CallMerger(timeline.engine("drafter", hold, started), queue=queue)
+    target = CallMerger(timeline.engine("target"), queue=queue)
+    threads, results = _in_threads(
+        [lambda: drafter.submit("k", 0), lambda: target.submit("k", 1)]
+        + [lambda i=i: drafter.submit("k", i) for i in (2, 3, 4)]
+    )
+    threads[0].start()
+    assert started.wait(5)
+    threads[1].start()
+    _wait_until(lambda: len(queue._pending) == 1)  # the target call waits first: it is oldest
+    for thread in threads[2:]:
+        thread.start()
+    _wait_until(lambda: len(queue._pending) == 4)
+    hold.set()
+    for thread in threads:
+        thread.join(10)
+    assert results == ["drafter:0", "target:1", "drafter:2", "drafter:3", "drafter:4"]
+    assert not timeline.overlapped
+    starts = [(name, sorted(p)) for kind, name, p in timeline.events if kind == "start"]
+    assert starts == [("drafter", [0]), ("target", [1]), ("drafter", [2, 3, 4])]
+    assert len(target._pending) == 0 and drafter.stats.merged_batches == 1
+
+
+def test_separate_devices_run_side_by_side():
+    timeline = _Timeline()
+    hold, started = threading.Event(), threading.Event()
+    first = CallMerger(timeline.engine("gpu0", hold, started), queue=DeviceQueue("cuda:0"))
+    second = CallMerger(timeline.engine("gpu1"), queue=DeviceQueue("cuda:1"))
+    threads, results = _in_threads([lambda: first.submit("k", 0), lambda: second.submit("k", 1)])
+    threads[0].start()
+    assert started.wait(5)
+    threads[1].start()
+    threads[1].join(5)
+    assert results[1] == "gpu1:1"  # ran while the other device was still busy
+    hold.set()
+    threads[0].join(5)
+    assert timeline.overlapped and results[0] == "gpu0:0"
+
+
+def test_an_exclusive_turn_waits_for_the_running_batch_and_holds_off_the_next():
+    timeline = _Timeline()
+    hold, started = threading.Event(), threading.Event()
+    queue = DeviceQueue()
+    merger = CallMerger(timeline.engine("model", hold, started), queue=queue)
+
+    def score() -> str:
+        with queue.exclusive():
+            timeline.events.append(("start", "scorer", []))
+            time.sleep(0.02)
+            timeline.events.append(("end", "scorer", []))
+        return "scored"
+
+    threads, results = _in_threads(
+        [lambda: merger.submit("k", 0), score, lambda: merger.submit("k", 2)]
+    )
+    threads[0].start()
+    assert started.wait(5)
+    threads[1].start()
+    _wait_until(lambda: len(queue._pending) == 1)
+    threads[2].start()
+    _wait_until(lambda: len(queue._pending) == 2)
+    assert len(timeline.events) == 1  # the scoring turn waits for the batch
+    hold.set()
+    for thread in threads:
+        thread.join(10)
+    assert results == ["model:0", "scored", "model:2"]
+    assert [(kind, name) for kind, name, _ in timeline.events] == [
+        ("start", "model"),
+        ("end", "model"),
+        ("start", "scorer"),
+        ("end", "scorer"),
+        ("start", "model"),
+        ("end", "model"),
+    ]
+
+
+def test_a_call_made_inside_a_batch_on_the_same_device_runs_at_once():
+    """A model's run that calls another model on its device (an assistant, a scorer) holds the
+    device already: waiting for it would deadlock."""
+    queue = DeviceQueue()
+    inner = CallMerger(lambda key, payloads: [f"inner:{p}" for p in payloads], queue=queue)
+
+    def outer_run(key, payloads):
+        with queue.exclusive():
+            scored = "scored"
+        return [f"{inner.submit('k', p)}+{scored}" for p in payloads]
+
+    outer = CallMerger(outer_run, queue=queue)
+    done: list[Any] = []
+    thread = threading.Thread(target=lambda: done.append(outer.submit("k", 1)))
+    thread.start()
+    thread.join(5)
+    assert done == ["inner:1+scored"]
+    assert queue._owner is None  # the device is free again
+    assert inner.submit("k", 2) == "inner:2"
+
+
+def test_device_queue_is_one_per_device_name():
+    from langgraph_specsearch.generators.merging import device_queue
+
+    assert device_queue("cpu") is device_queue("cpu")
+    assert device_queue("cpu") is not device_queue("cuda:0")
+    assert CallMerger(lambda k, p: list(p)).queue is not CallMerger(lambda k, p: list(p)).queue
+
+
+def test_a_new_call_does_not_jump_ahead_of_an_older_waiting_one():
+    """The device is free but an older call still waits (its thread not yet woken): a call
+    arriving now queues behind it instead of taking the device first."""
+    from langgraph_specsearch.generators.merging import _Call
+
+    queue = DeviceQueue()
+    merger = CallMerger(lambda key, payloads: [f"out:{p}" for p in payloads], queue=queue)
+    older: _Call = _Call(None, None)
+    queue._pending.append(older)
+    done: list[Any] = []
+    thread = threading.Thread(target=lambda: done.append(merger.submit("k", 1)))
+    thread.start()
+    thread.join(0.2)
+    assert done == [] and thread.is_alive()  # still behind the older call
+    with queue._condition:
+        queue._pending.remove(older)
+        queue._condition.notify_all()
+    thread.join(5)
+    assert done == ["out:1"]

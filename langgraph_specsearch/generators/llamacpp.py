@@ -39,6 +39,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from langgraph_specsearch.generators import merging
 from langgraph_specsearch.generators.base import (
     FinishReason,
     GenerationSettings,
@@ -48,7 +49,7 @@ from langgraph_specsearch.generators.base import (
     row_seed,
     split_by_counts,
 )
-from langgraph_specsearch.generators.merging import CallMerger
+from langgraph_specsearch.generators.merging import CallMerger, DeviceQueue
 from langgraph_specsearch.generators.prompts import DEFAULT_SYSTEM_PROMPT
 from langgraph_specsearch.generators.self_scores import SelfScoreCache, scored_tokens
 
@@ -201,7 +202,7 @@ class LlamaCppModel:
         if not self.path.is_file():
             raise FileNotFoundError(f"no GGUF file at {self.path}")
         params = lib.llama_model_default_params()
-        params.n_gpu_layers = int(n_gpu_layers)
+        params.n_gpu_layers = self.n_gpu_layers = int(n_gpu_layers)
         pointer = lib.llama_model_load_from_file(str(self.path).encode(), params)
         if not pointer:
             raise RuntimeError(f"llama.cpp could not load {self.path} (is it a GGUF file?)")
@@ -640,7 +641,9 @@ class LlamaCppThoughtGenerator:
     llama-cpp-python's ``Llama``, so greedy output matches it token for token; it measured no
     slower here), True, or None for llama.cpp's automatic choice.
     ``last_stats`` / ``last_details`` describe the last call, ``total`` all of them, and
-    ``last_token_ids`` each row's generated ids up to its cut.
+    ``last_token_ids`` each row's generated ids up to its cut. ``device_queue``: the calls of every
+    in-process model on the same device take turns and merge (default: the process's queue for
+    the CPU, or for llama.cpp's GPU when layers are offloaded; :func:`.merging.device_queue`).
     """
 
     def __init__(
@@ -655,6 +658,7 @@ class LlamaCppThoughtGenerator:
         max_batch_size: int = 32,
         prefix_cache_size: int = 8,
         flash_attn: bool | None = False,
+        device_queue: DeviceQueue | None = None,
     ) -> None:
         if not model.chat_template:
             raise ValueError(f"{model.path.name} has no chat template (tokenizer.chat_template)")
@@ -680,9 +684,18 @@ class LlamaCppThoughtGenerator:
         self.last_token_ids: list[list[int]] = []
         self.self_scores: SelfScoreCache | None = None  # see record_self_scores
         # concurrent searches' calls run as one batch (see .merging); merger.stats counts them
+        # and take turns with the other models on the same device (see .merging.DeviceQueue)
+        device = "cpu" if model.n_gpu_layers == 0 else "llama.cpp:gpu"
         self.merger: CallMerger[_Request, list[tuple[Thought, list[int]]]] = CallMerger(
-            self._run_merged
+            self._run_merged, queue=device_queue or merging.device_queue(device)
         )
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the device and this model for a call outside generation (a scoring pass): it
+        waits its turn behind the device's queued batches instead of running beside them."""
+        with self.merger.queue.exclusive(), self.lock:
+            yield
 
     def record_self_scores(self, capacity: int = 4096) -> SelfScoreCache:
         """Keep the mean log-prob of each step this model writes (from the raw logits it sampled

@@ -18,7 +18,8 @@ input in one search fails that search only.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -38,11 +39,12 @@ class MergeStats:
 
 
 class _Call(Generic[P, R]):
-    __slots__ = ("error", "key", "payload", "result", "settled")
+    __slots__ = ("error", "key", "merger", "payload", "result", "settled")
 
-    def __init__(self, key: Hashable, payload: P) -> None:
+    def __init__(self, key: Hashable, payload: P, merger: object = None) -> None:
         self.key = key
         self.payload = payload
+        self.merger = merger  # the CallMerger it belongs to; None: an exclusive turn
         self.result: R | None = None
         self.error: BaseException | None = None
         self.settled = False  # result or error is final
@@ -54,42 +56,119 @@ class _Call(Generic[P, R]):
         self.error, self.settled = error, True
 
 
+class DeviceQueue:
+    """The turns of one device: the models on it run one engine call at a time, oldest first.
+
+    Two models on one CPU (or one GPU) that run at the same time do not run faster than one after
+    the other: on a CPU each call's threads fight for the same cores. Every :class:`CallMerger`
+    (and every scorer's ``exclusive`` turn) given the same queue therefore waits for the device,
+    and while one model runs, the calls that arrive for any model queue and merge: a SpecSearch
+    search drafting while another corrects gets bigger batches instead of two half-speed ones.
+    A lone search never waits. :func:`device_queue` gives the process's queue for a device name.
+    """
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+        self._condition = threading.Condition()
+        self._pending: list[_Call] = []
+        self._owner: int | None = None  # the thread whose batch runs; None: the device is free
+
+    def __repr__(self) -> str:
+        return f"DeviceQueue({self.name!r})"
+
+    def held_here(self) -> bool:
+        """Whether this thread holds the device (a call made inside a batch runs at once)."""
+        return self._owner == threading.get_ident()
+
+    def _wait_turn(self, call: _Call) -> bool:
+        """Queue ``call`` and wait (holding the condition) until it is settled by another
+        caller's batch (False) or it is the oldest waiting call on a free device (True)."""
+        self._pending.append(call)
+        while not call.settled and (self._owner is not None or self._pending[0] is not call):
+            self._condition.wait()
+        return not call.settled
+
+    def _release(self) -> None:
+        with self._condition:
+            self._owner = None
+            self._condition.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the device for a call that merges with nothing (e.g. a scoring pass)."""
+        if self.held_here():
+            yield
+            return
+        call: _Call = _Call(None, None)
+        with self._condition:
+            self._wait_turn(call)
+            self._pending.remove(call)
+            self._owner = threading.get_ident()
+        try:
+            yield
+        finally:
+            self._release()
+
+
+_DEVICES: dict[str, DeviceQueue] = {}
+_DEVICES_LOCK = threading.Lock()
+
+
+def device_queue(name: str) -> DeviceQueue:
+    """The process's queue for device ``name`` ("cpu", "cuda:0", ...): in-process engines on the
+    same device share it, so their calls take turns and merge (:class:`DeviceQueue`)."""
+    with _DEVICES_LOCK:
+        if name not in _DEVICES:
+            _DEVICES[name] = DeviceQueue(name)
+        return _DEVICES[name]
+
+
 class CallMerger(Generic[P, R]):
     """Run concurrent calls with equal keys as one engine call (see the module docstring).
 
     ``run(key, payloads)`` must return one result per payload, in order. Calls whose keys differ
     never share a batch; a key of None means "never merge this call". ``max_calls`` caps the
-    calls in one batch (the engine still splits big batches into chunks of its own).
+    calls in one batch (the engine still splits big batches into chunks of its own). ``queue``
+    is the device the engine runs on; mergers sharing one take turns on it (:class:`DeviceQueue`;
+    default: a queue of this merger's own).
     """
 
-    def __init__(self, run: Callable[[Hashable, Sequence[P]], Sequence[R]], max_calls: int = 64):
+    def __init__(
+        self,
+        run: Callable[[Hashable, Sequence[P]], Sequence[R]],
+        max_calls: int = 64,
+        queue: DeviceQueue | None = None,
+    ):
         if max_calls < 1:
             raise ValueError(f"max_calls must be >= 1, got {max_calls}")
         self._run = run
         self.max_calls = max_calls
-        self._condition = threading.Condition()
-        self._pending: list[_Call[P, R]] = []
-        self._busy = False
+        self.queue = queue if queue is not None else DeviceQueue()
         self.stats = MergeStats()
+
+    @property
+    def _pending(self) -> list[_Call[P, R]]:
+        """This merger's calls waiting for the device."""
+        return [call for call in self.queue._pending if call.merger is self]
 
     def submit(self, key: Hashable, payload: P) -> R:
         """Run ``payload`` (with any waiting calls of the same key) and return its result."""
-        call: _Call[P, R] = _Call(key, payload)
-        group: list[_Call[P, R]] = []
-        with self._condition:
-            self._pending.append(call)
-            while self._busy and not call.settled:
-                self._condition.wait()
-            if not call.settled:  # the engine is free and this call still waits: lead a batch
-                group = self._take_group(call)
-                self._busy = True
-        if group:
-            try:
-                self._run_group(group)
-            finally:  # the one wake-up: every call of the group is settled, the engine is free
-                with self._condition:
-                    self._busy = False
-                    self._condition.notify_all()
+        call: _Call[P, R] = _Call(key, payload, self)
+        queue = self.queue
+        if queue.held_here():  # called from inside a batch on this device: run now
+            self._count([call])
+            self._run_group([call])
+        else:
+            group: list[_Call[P, R]] = []
+            with queue._condition:
+                if queue._wait_turn(call):  # the device is free and this call is next: lead
+                    group = self._take_group(call)
+                    queue._owner = threading.get_ident()
+            if group:
+                try:
+                    self._run_group(group)
+                finally:  # the one wake-up: every call of the group is settled, the device free
+                    queue._release()
         if call.error is not None:
             raise call.error
         return call.result  # type: ignore[return-value]
@@ -107,13 +186,16 @@ class CallMerger(Generic[P, R]):
             others = [c for c in self._pending if c is not leader and c.key == leader.key]
             group += others[: self.max_calls - 1]
         for call in group:
-            self._pending.remove(call)
+            self.queue._pending.remove(call)
+        self._count(group)
+        return group
+
+    def _count(self, group: Sequence[_Call[P, R]]) -> None:
         stats = self.stats
         stats.calls += len(group)
         stats.batches += 1
         stats.merged_batches += len(group) > 1
         stats.widest = max(stats.widest, len(group))
-        return group
 
     def _run_group(self, group: list[_Call[P, R]]) -> None:
         """Settle every call of ``group``: one engine run, or, if it fails, one run per call."""

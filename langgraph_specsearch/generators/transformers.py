@@ -33,6 +33,7 @@ from transformers import (
     StoppingCriteriaList,
 )
 
+from langgraph_specsearch.generators import merging
 from langgraph_specsearch.generators.base import (
     FinishReason,
     GenerationSettings,
@@ -43,7 +44,7 @@ from langgraph_specsearch.generators.base import (
     row_seed,
     split_by_counts,
 )
-from langgraph_specsearch.generators.merging import CallMerger
+from langgraph_specsearch.generators.merging import CallMerger, DeviceQueue
 from langgraph_specsearch.generators.prompts import (  # noqa: F401  (re-exported)
     DEFAULT_SYSTEM_PROMPT,
     PRM_HEAD_SYSTEM_PROMPT,
@@ -168,7 +169,9 @@ class TransformersThoughtGenerator:
     ``num_assistant_tokens`` / ``num_assistant_tokens_schedule`` set the draft length when this
     generator corrects with an assistant. ``last_stats`` (a :class:`GenerationStats`) and
     ``last_details`` (a :class:`BackendStats`) describe the last call; ``throughput`` holds the
-    running measurements "auto" decides by.
+    running measurements "auto" decides by. ``device_queue``: the calls of every in-process model
+    on the same device take turns and merge (default: the process's queue for the model's device,
+    :func:`.merging.device_queue`).
     """
 
     def __init__(
@@ -183,6 +186,7 @@ class TransformersThoughtGenerator:
         num_assistant_tokens_schedule: str = "constant",
         share_prefix: bool = True,
         nucleus_sampling: bool = True,
+        device_queue: DeviceQueue | None = None,
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -202,7 +206,10 @@ class TransformersThoughtGenerator:
         self.step_features: StepFeatureCache | None = None  # see record_step_features
         self._same_vocab: dict[int, bool] = {}
         # concurrent searches' calls run as one batch (see .merging); merger.stats counts them
-        self.merger: CallMerger[_Request, list[Thought]] = CallMerger(self._run_merged)
+        # and take turns with the other models on the same device (see .merging.DeviceQueue)
+        self.merger: CallMerger[_Request, list[Thought]] = CallMerger(
+            self._run_merged, queue=device_queue or merging.device_queue(str(_device(model)))
+        )
         self._eos_ids = _eos_ids(model, tokenizer)
         pad = tokenizer.pad_token_id
         self._pad_id = pad if pad is not None else self._eos_ids[0]
@@ -245,6 +252,13 @@ class TransformersThoughtGenerator:
             "name", getattr(pipeline_llm, "model_id", None) or _model_name(pipe.model)
         )
         return cls(pipe.model, tokenizer, **kwargs)
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the device and this model for a call outside generation (a scoring pass): it
+        waits its turn behind the device's queued batches instead of running beside them."""
+        with self.merger.queue.exclusive(), self.lock:
+            yield
 
     # ----------------------------------------------------------------------- prompts
     def render_prompt(

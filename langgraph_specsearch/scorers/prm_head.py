@@ -289,8 +289,8 @@ class PRMHeadScorer:
             starts.append(start)
             missing.append(index)
         if prompts:
-            lock = getattr(self.generator, "lock", None)
-            with lock if lock is not None else contextlib.nullcontext():
+            exclusive = getattr(self.generator, "exclusive", None)
+            with exclusive() if exclusive is not None else contextlib.nullcontext():
                 computed = self._extract(prompts, starts)
             for index, features in zip(missing, computed, strict=True):
                 raw[index] = features

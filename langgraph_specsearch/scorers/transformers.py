@@ -306,7 +306,7 @@ class LikelihoodScorer:
             todo.append(index)
         means: list[float] = []
         if todo:
-            with self.generator.lock, torch.inference_mode():
+            with self.generator.exclusive(), torch.inference_mode():
                 if self.share_prefix:
                     means = self._mean_log_probs_shared(contexts, lasts)
                 else:
