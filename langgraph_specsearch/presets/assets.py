@@ -432,3 +432,14 @@ def load_default_llamacpp_generator(role: str, **kwargs: Any) -> LlamaCppThought
     path = default_gguf_path(role)
     kwargs.setdefault("name", _spec(role).upstream.split("/")[-1])
     return LlamaCppThoughtGenerator.from_gguf(path, **kwargs)
+
+
+def load_default_llamacpp_pair(
+    **kwargs: Any,
+) -> tuple[LlamaCppThoughtGenerator, LlamaCppThoughtGenerator]:
+    """Load ``(drafter, target)`` on llama.cpp: Qwen2.5-Coder 0.5B and 1.5B Instruct, the
+    shipped Q4_K_M GGUF as is (the default engine where llama.cpp is installed)."""
+    return (
+        load_default_llamacpp_generator("drafter", **kwargs),
+        load_default_llamacpp_generator("target", **kwargs),
+    )
