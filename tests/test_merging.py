@@ -353,3 +353,34 @@ def test_a_new_call_does_not_jump_ahead_of_an_older_waiting_one():
         queue._condition.notify_all()
     thread.join(5)
     assert done == ["out:1"]
+
+
+def test_a_call_interrupted_while_waiting_leaves_the_queue_to_the_others():
+    """An interrupt that reaches a waiting caller must not leave its call at the head of the
+    queue, where every later call would wait behind it for ever."""
+    queue = DeviceQueue()
+    merger = CallMerger(lambda key, payloads: [f"out:{p}" for p in payloads], queue=queue)
+    original_wait = queue._condition.wait
+    victim: list[int] = []
+
+    def wait(timeout=None):
+        if threading.get_ident() in victim:
+            raise _Interrupt()
+        return original_wait(timeout)
+
+    queue._condition.wait = wait  # type: ignore[method-assign]
+    interrupted: list[BaseException] = []
+
+    def waiter() -> None:
+        victim.append(threading.get_ident())
+        try:
+            merger.submit("k", 0)
+        except _Interrupt as error:
+            interrupted.append(error)
+
+    with queue.exclusive():  # the device is busy, so the waiter waits (and is interrupted)
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        thread.join(5)
+    assert interrupted and queue._pending == []
+    assert merger.submit("k", 1) == "out:1"  # nothing is stuck at the head of the queue

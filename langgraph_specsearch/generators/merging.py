@@ -84,8 +84,14 @@ class DeviceQueue:
         """Queue ``call`` and wait (holding the condition) until it is settled by another
         caller's batch (False) or it is the oldest waiting call on a free device (True)."""
         self._pending.append(call)
-        while not call.settled and (self._owner is not None or self._pending[0] is not call):
-            self._condition.wait()
+        try:
+            while not call.settled and (self._owner is not None or self._pending[0] is not call):
+                self._condition.wait()
+        except BaseException:  # interrupted while waiting: leave the queue, wake the next call
+            if call in self._pending:
+                self._pending.remove(call)
+                self._condition.notify_all()
+            raise
         return not call.settled
 
     def _release(self) -> None:
