@@ -317,6 +317,30 @@ EXPLAINED: dict[tuple[str, str, str], str] = {
     ): "unkillable: a default cap on calls per batch; no behaviour depends on its exact value",
     (
         "generators/merging.py",
+        "max_calls: int = 64,",
+        "64  ->  65",
+    ): "unkillable: a default cap on calls per batch; no behaviour depends on its exact value",
+    (
+        "generators/merging.py",
+        "def __init__(self, key: Hashable, payload: P, merger: object = None) -> None:",
+        "None  ->  ''",
+    ): "equivalent: only an exclusive turn leaves the merger out, and no merger is '' either, so "
+    "the `call.merger is self` tests read the same",
+    (
+        "generators/merging.py",
+        "call: _Call = _Call(None, None)",
+        "None  ->  ''",
+    ): "equivalent: an exclusive turn's call has no merger, so no group ever takes it whatever "
+    "its key or payload",
+    (
+        "generators/merging.py",
+        "self._condition.notify_all()",
+        "self._condition.notify_all()  ->  pass",
+    ): "not pinned: the wake-up after an interrupted waiter matters only when the interrupt "
+    "reaches the call at the head of a free device after the others re-checked, a race a test "
+    "cannot arrange without hooks inside threading.Condition; the interrupt test pins the rest",
+    (
+        "generators/merging.py",
         "for call, result in zip(group, results, strict=True):",
         "True  ->  False",
     ): f"{_STRICT} (_results checked the count first)",

@@ -322,6 +322,7 @@ def test_a_call_made_inside_a_batch_on_the_same_device_runs_at_once():
     thread.start()
     thread.join(5)
     assert done == ["inner:1+scored"]
+    assert (inner.stats.calls, inner.stats.batches) == (1, 1)  # counted like any other call
     assert queue._owner is None  # the device is free again
     assert inner.submit("k", 2) == "inner:2"
 
@@ -330,6 +331,7 @@ def test_device_queue_is_one_per_device_name():
     from langgraph_specsearch.generators.merging import device_queue
 
     assert device_queue("cpu") is device_queue("cpu")
+    assert repr(device_queue("cuda:0")) == "DeviceQueue('cuda:0')"
     assert device_queue("cpu") is not device_queue("cuda:0")
     assert CallMerger(lambda k, p: list(p)).queue is not CallMerger(lambda k, p: list(p)).queue
 
