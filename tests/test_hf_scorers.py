@@ -307,3 +307,21 @@ def test_models_on_one_device_share_its_queue_and_a_scoring_pass_waits_its_turn(
         assert scored == [] and thread.is_alive()
     thread.join(10)
     assert len(scored) == 1
+
+
+def test_a_prm_with_its_own_model_takes_its_turn_on_the_device(tokenizer):
+    """A PRM loaded beside the generators (Math-Shepherd, Qwen PRM) runs on the same cores, so
+    it waits for the device's queue like the generators' own scoring passes."""
+    import threading
+
+    from langgraph_specsearch.generators.merging import device_queue
+
+    scorer = MathShepherdScorer(tiny_qwen2(len(tokenizer), seed=7), tokenizer)
+    scored: list[list[float]] = []
+    thread = threading.Thread(target=lambda: scored.extend(scorer.score([QUESTION], [["a"]])))
+    with device_queue("cpu").exclusive():  # a generator's batch holds the CPU
+        thread.start()
+        thread.join(0.3)
+        assert scored == [] and thread.is_alive()
+    thread.join(10)
+    assert len(scored) == 1

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
+from langgraph_specsearch.generators.merging import device_queue
 from langgraph_specsearch.generators.transformers import cache_argument
 from langgraph_specsearch.scorers.base import every_step_from_last
 
@@ -398,7 +399,8 @@ class _PositionScorer:
         rows = [self._encode(q, s) for q, s in zip(questions, step_lists, strict=True)]
         results: list[list[float]] = []
         device = _device(self.model)
-        with self.lock, torch.inference_mode():
+        # a PRM of its own still shares the device with the generators: take its turn there
+        with device_queue(str(device)).exclusive(), self.lock, torch.inference_mode():
             for chunk in _chunks(rows, self.batch_size):
                 ids, mask, positions, _ = _pad(chunk, self.pad_id, self.padding_side, device)
                 per_row = self._scores_at(ids, mask, positions, list(chunk))
