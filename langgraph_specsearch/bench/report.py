@@ -15,6 +15,7 @@ from langgraph_specsearch.bench.records import Record, latest_records
 from langgraph_specsearch.bench.stats import (
     STAGES,
     ideal_speedup,
+    mcnemar_exact,
     median,
     paired_ratios,
     ratio_summary,
@@ -70,6 +71,31 @@ def _times(records: Iterable[Record]) -> dict[str, float]:
     }
 
 
+def paired_accuracy(baseline: Iterable[Record], other: Iterable[Record]) -> dict[str, Any] | None:
+    """Right and wrong of two modes on the problems both ran (an error counts as wrong).
+
+    Accuracy is compared problem by problem because the problems differ far more than the modes:
+    ``points`` is the gap in percentage points over the shared problems, and ``p_value`` the
+    exact McNemar test of the discordant ones. None if the modes share no problem.
+    """
+    right = {str(r["problem_id"]): bool(r.get("correct")) for r in baseline}
+    theirs = {str(r["problem_id"]): bool(r.get("correct")) for r in other}
+    shared = sorted(right.keys() & theirs.keys())
+    if not shared:
+        return None
+    only_other = sum(theirs[k] and not right[k] for k in shared)
+    only_baseline = sum(right[k] and not theirs[k] for k in shared)
+    return {
+        "n": len(shared),
+        "both": sum(right[k] and theirs[k] for k in shared),
+        "only_mode": only_other,
+        "only_baseline": only_baseline,
+        "neither": sum(not right[k] and not theirs[k] for k in shared),
+        "points": 100 * (only_other - only_baseline) / len(shared),
+        "p_value": mcnemar_exact(only_other, only_baseline),
+    }
+
+
 def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
@@ -89,8 +115,10 @@ def build_summary(
     time over the problems all of them ran (``best_baseline_mode``).
     Their IQR and bootstrap CI are under ``spread``. ``ideal_speedup`` is AR / drafter_only and
     ``ideal_fraction`` how much of it SpecSearch reaches. A retried pair counts once (its last).
-    ``speedup_vs_best_baseline_by_mode`` gives every mode's median ratio against that baseline
-    (``mode_spread`` its IQR and CI for auto and drafter only, ``variants`` for variants), and
+    ``accuracy_vs_ar`` compares each mode's right answers with AR's problem by problem
+    (``paired_accuracy``). ``speedup_vs_best_baseline_by_mode`` gives every mode's median ratio
+    against that baseline (``mode_spread`` its IQR and CI for auto and drafter only, ``variants``
+    for variants), and
     ``correction_strategies`` how each mode's corrections were written.
     """
     records = latest_records(records)
@@ -159,6 +187,11 @@ def build_summary(
         "errors": {m: sum(bool(r.get("error")) for r in rows) for m, rows in by_mode.items()},
         "accuracy": accuracy,
         "accuracy_ci": accuracy_ci,
+        "accuracy_vs_ar": {
+            mode: paired_accuracy(by_mode[AR], by_mode[mode])
+            for mode in modes
+            if mode != AR and AR in by_mode
+        },
         "finished": {m: _mean([float(bool(r.get("finished"))) for r in by_mode[m]]) for m in modes},
         **medians,
         "ideal_fraction": vs_ar / ideal if vs_ar is not None and ideal else None,
@@ -232,17 +265,20 @@ def _fmt(value: float | None, spec: str = ".2f", suffix: str = "") -> str:
 
 
 def _mode_rows(summary: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
-    header = ["mode", "accuracy", "95% CI", "n", "mean s", "median s", "tokens d/t", "accept"]
+    header = ["mode", "accuracy", "95% CI", "n", "vs AR: won/lost (p)", "mean s", "median s"]
+    header += ["tokens d/t", "accept"]
     rows = []
     for mode in summary["modes"]:
         low, high = summary["accuracy_ci"][mode]
         tokens = summary["tokens"][mode]
+        paired = summary.get("accuracy_vs_ar", {}).get(mode)
         rows.append(
             [
                 mode_label(mode, summary),
                 _fmt(100 * summary["accuracy"][mode], ".1f", "%"),
                 f"{100 * low:.1f}-{100 * high:.1f}%",
                 str(summary["n_runs"][mode]),
+                _won_lost(paired),
                 _fmt(summary["mean_seconds"][mode], ".1f"),
                 _fmt(summary["median_seconds"][mode], ".1f"),
                 f"{_fmt(tokens['drafter'], '.0f')}/{_fmt(tokens['target'], '.0f')}",
@@ -250,6 +286,13 @@ def _mode_rows(summary: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
             ]
         )
     return header, rows
+
+
+def _won_lost(paired: Mapping[str, Any] | None) -> str:
+    """Problems only this mode solved / only AR solved, with the McNemar p-value."""
+    if not paired:
+        return "-"
+    return f"{paired['only_mode']}/{paired['only_baseline']} ({paired['p_value']:.2f})"
 
 
 def _pct(value: float | None) -> float | None:

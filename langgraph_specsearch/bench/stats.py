@@ -61,6 +61,22 @@ def paired_ratios(numerator: Mapping[str, float], denominator: Mapping[str, floa
     return [numerator[k] / denominator[k] for k in keys if numerator[k] > 0 and denominator[k] > 0]
 
 
+def mcnemar_exact(only_first: int, only_second: int) -> float:
+    """Two-sided exact McNemar p-value for paired right/wrong outcomes.
+
+    Only the discordant problems (right under one mode, wrong under the other) carry evidence of
+    a difference; under "no difference" each is a fair coin. On a few dozen problems a gap of a
+    few points is usually noise, and this says how likely.
+    """
+    if only_first < 0 or only_second < 0:
+        raise ValueError(f"need non-negative counts, got {only_first} and {only_second}")
+    n = only_first + only_second
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(only_first, only_second) + 1))
+    return min(1.0, 2 * tail / 2**n)
+
+
 def bootstrap_median_ci(
     values: Sequence[float], *, seed: int = 0, n_boot: int = 2000, level: float = 0.95
 ) -> tuple[float, float]:

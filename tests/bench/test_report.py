@@ -99,6 +99,27 @@ def test_accuracy_counts_errors_as_wrong(summary: dict[str, Any]) -> None:
     assert summary["finished"][SPEC] == 0.75
 
 
+def test_accuracy_against_ar_is_compared_problem_by_problem(summary: dict[str, Any]) -> None:
+    paired = summary["accuracy_vs_ar"]
+    assert AR not in paired
+    # SpS ran p1-p3: right with AR on p1 and p3, wrong where AR was right on p2.
+    assert paired[SPS] == {
+        "n": 3, "both": 2, "only_mode": 0, "only_baseline": 1, "neither": 0,
+        "points": pytest.approx(-100 / 3), "p_value": 1.0,
+    }  # fmt: skip
+    # SpecSearch on all four: the error on p4 counts as wrong, as in its accuracy.
+    assert (paired[SPEC]["n"], paired[SPEC]["only_baseline"], paired[SPEC]["points"]) == (4, 2, -50)
+    assert paired[SPEC]["p_value"] == pytest.approx(0.5)
+    # A mode right where AR was wrong counts for the mode.
+    flipped = build_summary([_rec("q", AR, 1.0, False), _rec("q", SPEC, 1.0, True)])
+    assert flipped["accuracy_vs_ar"][SPEC]["only_mode"] == 1
+    assert flipped["accuracy_vs_ar"][SPEC]["points"] == 100
+    assert build_summary([_rec("q", SPEC, 1.0, True)])["accuracy_vs_ar"] == {}
+    assert build_summary([_rec("q", AR, 1.0, True), _rec("r", SPEC, 1.0, True)])[
+        "accuracy_vs_ar"
+    ] == {SPEC: None}
+
+
 def test_speedups_are_medians_of_paired_ratios(summary: dict[str, Any]) -> None:
     # vs AR: 30/10, 20/5, 12/4 = 3, 4, 3 (p4 errored, so no pair): median 3, IQR 3 to 3.5.
     assert summary["speedup_vs_ar"] == 3.0
@@ -167,8 +188,13 @@ def test_retried_pair_counts_once() -> None:
 def test_markdown_table(summary: dict[str, Any]) -> None:
     text = markdown_table(summary)
     lines = text.splitlines()
-    assert lines[0] == "| mode | accuracy | 95% CI | n | mean s | median s | tokens d/t | accept |"
-    assert lines[1] == "|---|---|---|---|---|---|---|---|"
+    assert lines[0] == (
+        "| mode | accuracy | 95% CI | n | vs AR: won/lost (p) | mean s | median s | tokens d/t "
+        "| accept |"
+    )
+    assert lines[1] == "|---|---|---|---|---|---|---|---|---|"
+    # SpecSearch: wrong where AR was right on p3 and p4 (the error), no win: 0/2, p = 0.5.
+    assert "| SpecSearch | 50.0% | " in text and " | 4 | 0/2 (0.50) | " in text
     assert lines[2].startswith("| AR | 100.0% | ")
     assert "| SpecSearch | 50.0% |" in text
     assert "| speedup_vs_ar | 3.00x | 3.00-3.50 |" in text

@@ -10,6 +10,7 @@ from langgraph_specsearch.bench.stats import (
     Z_95,
     bootstrap_median_ci,
     ideal_speedup,
+    mcnemar_exact,
     median,
     paired_ratios,
     quantile,
@@ -92,6 +93,20 @@ def test_bootstrap_ci_of_constant_is_the_constant_and_is_seeded() -> None:
     assert bootstrap_median_ci(values, seed=1) == bootstrap_median_ci(values, seed=1)
     low, high = bootstrap_median_ci(values, seed=1)
     assert min(values) <= low <= median(values) <= high <= max(values)
+
+
+def test_mcnemar_exact_is_the_two_sided_binomial_of_the_discordant_pairs() -> None:
+    # 5 against 5 is the middle of Binomial(10, 1/2): p = 1 (capped).
+    assert mcnemar_exact(5, 5) == 1.0
+    # 0 against 6: 2 * (1/2)^6 = 1/32, either way round.
+    assert mcnemar_exact(0, 6) == mcnemar_exact(6, 0) == pytest.approx(1 / 32)
+    # 2 against 8: 2 * (1 + 10 + 45) / 1024 = 112 / 1024.
+    assert mcnemar_exact(2, 8) == pytest.approx(112 / 1024)
+    # 3 against 4: 2 * (1 + 7 + 21 + 35) / 128 = 1.
+    assert mcnemar_exact(3, 4) == 1.0
+    assert mcnemar_exact(0, 0) == 1.0
+    with pytest.raises(ValueError, match="non-negative"):
+        mcnemar_exact(-1, 2)
 
 
 def test_ideal_speedup_is_paired_ar_over_drafter_only() -> None:
