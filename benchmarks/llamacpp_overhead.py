@@ -24,15 +24,14 @@ Writes ``benchmarks/results/llamacpp_overhead.json``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import platform
-import subprocess
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from provenance import provenance
 
 RESULTS = Path(__file__).resolve().parent / "results" / "llamacpp_overhead.json"
 QUESTION = (
@@ -177,9 +176,6 @@ def main() -> None:
             "decode_steps": items[0]["decode_steps"],
             "rows": items[0]["rows"],
         }
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
     report = {
         "command": f"HF_HUB_OFFLINE=1 python benchmarks/llamacpp_overhead.py --rounds "
         f"{args.rounds} --tokens {args.tokens}" + (f" --gguf {args.gguf}" if args.gguf else ""),
@@ -187,9 +183,7 @@ def main() -> None:
         "threads": getattr(generator.context, "n_threads", None),
         "summary": summary,
         "runs": runs,
-        "machine": {"python": platform.python_version()},
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "commit": commit,
+        **provenance(),
     }
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
