@@ -3,8 +3,9 @@
 At concurrency c, c AR searches each ask the target for one step: B = 2 paths, N = 3 thoughts
 each, 6 rows per search. Run one after another, that is c calls of 6 rows; merged (what the
 device queue does when the calls arrive together), one call of 6c rows. The ratio of the two
-times is the most that merging can give AR at that concurrency on this engine, whatever the
-scheduling: the concurrency benchmark's 6-vs-1 gain cannot exceed it.
+times is what batching itself gives AR at that concurrency on this engine. The concurrency
+benchmark's 6-vs-1 gain also holds what does not come from batching: other searches' calls
+filling the gaps between one search's calls, and rows of unequal length.
 
 Every row writes exactly ``--tokens`` tokens (the step delimiter is off), so the rows' lengths
 do not decide the result. The prompts are real: c GSM8K problems, each with an empty path and a

@@ -118,8 +118,7 @@ def build_summary(
     ``accuracy_vs_ar`` compares each mode's right answers with AR's problem by problem
     (``paired_accuracy``). ``speedup_vs_best_baseline_by_mode`` gives every mode's median ratio
     against that baseline (``mode_spread`` its IQR and CI for auto and drafter only, ``variants``
-    for variants), and
-    ``correction_strategies`` how each mode's corrections were written.
+    for variants), and ``correction_strategies`` how each mode's corrections were written.
     """
     records = latest_records(records)
     present = {str(r["mode"]) for r in records}
