@@ -35,11 +35,15 @@ MODELLED = ("target_only", "specsearch", "drafter_only")
 
 
 def shape_of(
-    record: dict[str, Any], settings: dict[str, Any], mode: str, spread: tuple[float, ...] = ()
+    record: dict[str, Any],
+    settings: dict[str, Any],
+    mode: str,
+    spread: tuple[float, ...] = (),
+    prompt_tokens: float = 0.0,
 ) -> SearchShape:
     """The record's own shape: its steps and mean thought length (target thoughts for AR), with
-    the spread of thought lengths the estimate measured (a call lasts as long as its longest
-    row; records keep only totals)."""
+    the spread of thought lengths and the prompts' mean length the estimate measured (a call
+    lasts as long as its longest row; records keep only totals)."""
     beams, width = int(settings["beam_width"]), int(settings["width"])
     drafts = int(settings.get("n_drafts") or 2 * width)
     steps = max(int(record.get("steps") or 0), 1)
@@ -53,7 +57,9 @@ def shape_of(
     else:
         written = int(record.get("drafted", 0)) + width + int(record.get("corrected", 0))
         per_thought = (tokens.get("drafter", 0) + tokens.get("target", 0)) / max(written, 1)
-    return SearchShape(beams, width, drafts, float(steps), float(per_thought), spread)
+    return SearchShape(
+        beams, width, drafts, float(steps), float(per_thought), spread, prompt_tokens
+    )
 
 
 def compare(
@@ -61,6 +67,7 @@ def compare(
     records: list[dict[str, Any]],
     settings: dict[str, Any],
     spread: tuple[float, ...] = (),
+    prompt_tokens: float = 0.0,
 ) -> dict:
     by_mode: dict[str, dict[str, tuple[float, float]]] = {}
     for record in records:
@@ -68,7 +75,7 @@ def compare(
         if record.get("error") or mode not in MODELLED or not record.get("steps"):
             continue
         acceptance = float(record.get("acceptance_rate") or 0.0)
-        shape = shape_of(record, settings, mode, spread)
+        shape = shape_of(record, settings, mode, spread, prompt_tokens)
         predicted = predict_problem_seconds(pair, shape, mode, acceptance)
         measured = float(record["wall_seconds"])
         by_mode.setdefault(mode, {})[str(record["problem_id"])] = (predicted, measured)
@@ -132,7 +139,14 @@ def main() -> None:
         "settings": {k: summary["settings"][k] for k in ("beam_width", "width", "n_drafts")},
         "profile_cost_ratio": round(pair.cost_ratio(), 3),
         "length_spread": "measured by the estimate" if spread else "none (mean lengths)",
-        "modes": compare(pair, records, summary["settings"], spread),
+        "scoring": "by tokens, contexts read" if pair.score_token else "by rows",
+        "modes": compare(
+            pair,
+            records,
+            summary["settings"],
+            spread,
+            float(estimate.get("measured", {}).get("prompt_tokens", 0.0)),
+        ),
     }
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results[args.label or args.runs.name] = report

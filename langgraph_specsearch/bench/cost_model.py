@@ -160,20 +160,40 @@ class PairProfile:
     # the share of the target's thoughts whose free score applies; the rest need a pass (a step
     # whose end merged with the delimiter, as Qwen's ".\n\n", was read differently)
     free_share: float = 1.0
+    # scoring priced by tokens (0: by rows only, as estimates before these were measured): each
+    # token of a scored thought, each token of a node's newest thought read as context, and each
+    # token of a question's prompt read cold (the scorer's first call on a question)
+    score_token: float = 0.0
+    context_token: float = 0.0
+    prompt_token: float = 0.0
 
-    def score(self, rows: int) -> float:
-        return self.score_fixed + self.score_row * rows if rows else 0.0
+    def score(self, rows: int, tokens: float = 0.0) -> float:
+        """A scorer call over ``rows`` thoughts of ``tokens`` tokens each (contexts aside)."""
+        return (
+            self.score_fixed + (self.score_row + self.score_token * tokens) * rows if rows else 0.0
+        )
 
-    def score_target(self, rows: int) -> float:
+    def score_target(self, rows: int, tokens: float = 0.0) -> float:
         """Expected cost of scoring ``rows`` thoughts the target wrote: with self-scoring, a
         pass over the ``1 - free_share`` of them that need one, and a call if any does."""
         if not self.self_scored:
-            return self.score(rows)
+            return self.score(rows, tokens)
         if rows <= 0 or self.free_share >= 1.0:
             return 0.0
-        return self.score_fixed * (1.0 - self.free_share**rows) + self.score_row * rows * (
+        per_row = self.score_row + self.score_token * tokens
+        return self.score_fixed * (1.0 - self.free_share**rows) + per_row * rows * (
             1.0 - self.free_share
         )
+
+    def read_contexts(self, shape: SearchShape, nodes: int, *, cold: bool) -> float:
+        """The scorer reading the contexts of ``nodes`` frontier nodes before scoring their
+        thoughts: each node's newest thought (the rest is cached from the step before), or, on
+        the scorer's first call for a question (``cold``), each whole context, question and
+        thought. Cached prompts are shared across calls, not between the prompts of one call,
+        so ``nodes`` contexts read cold read the question ``nodes`` times."""
+        if cold:
+            return nodes * (shape.prompt_tokens + shape.tokens_per_thought) * self.prompt_token
+        return nodes * shape.tokens_per_thought * self.context_token
 
     def cost_ratio(self, rows: int = 6, tokens: float = 32) -> float:
         """How many times cheaper the drafter's call is than the target's, at one step's size."""
@@ -196,6 +216,7 @@ class SearchShape:
     steps: float
     tokens_per_thought: float
     length_spread: tuple[float, ...] = ()
+    prompt_tokens: float = 0.0  # the question's prompt (chat template and question), in tokens
 
     def call_tokens(self, rows: int) -> float:
         """Expected decode steps of a call writing ``rows`` thoughts: the longest of them."""
@@ -224,18 +245,35 @@ def expected_longest(spread: Sequence[float], rows: int) -> float:
     return sum(v * ((i / n) ** rows - ((i - 1) / n) ** rows) for i, v in enumerate(ordered, 1))
 
 
-def target_step_seconds(pair: PairProfile, shape: SearchShape, nodes: int) -> float:
-    """A step written by the target alone (AR): ``nodes`` x N thoughts, then scored."""
+def target_step_seconds(
+    pair: PairProfile, shape: SearchShape, nodes: int, *, first: bool = False
+) -> float:
+    """A step written by the target alone (AR): ``nodes`` x N thoughts, then scored (the
+    scorer reading the question's prompt on the ``first`` step, else the nodes' newest
+    thoughts, unless every target thought is scored for free)."""
     rows = nodes * shape.width
-    return pair.target.seconds(rows, nodes, shape.call_tokens(rows)) + pair.score_target(rows)
+    cost = pair.target.seconds(rows, nodes, shape.call_tokens(rows))
+    cost += pair.score_target(rows, shape.tokens_per_thought)
+    if not pair.self_scored:
+        cost += (
+            shape.prompt_tokens * pair.prompt_token
+            if first
+            else pair.read_contexts(shape, nodes, cold=False)
+        )
+    return cost
 
 
 def spec_step_seconds(
-    pair: PairProfile, shape: SearchShape, acceptance: float, nodes: int
+    pair: PairProfile, shape: SearchShape, acceptance: float, nodes: int, *, first: bool = False
 ) -> float:
-    """The expected SpecSearch step: drafts and their scores, then the expected corrections."""
+    """The expected SpecSearch step: drafts and their scores, then the expected corrections.
+
+    ``first`` is the first drafted step: where the target's warm-up step was scored for free,
+    the scorer has not read the question yet and reads the nodes' whole contexts."""
     drafts = nodes * shape.n_drafts
-    cost = pair.drafter.seconds(drafts, nodes, shape.call_tokens(drafts)) + pair.score(drafts)
+    cost = pair.drafter.seconds(drafts, nodes, shape.call_tokens(drafts))
+    cost += pair.score(drafts, shape.tokens_per_thought)
+    cost += pair.read_contexts(shape, nodes, cold=first and pair.self_scored)
     per_node = rejected_slots_distribution(acceptance, shape.n_drafts, shape.width)
     for combo in product(per_node.items(), repeat=nodes):
         probability = math.prod(share for _, share in combo)
@@ -243,7 +281,7 @@ def spec_step_seconds(
         rows = sum(left)
         if rows and probability:
             call = pair.target.seconds(rows, sum(1 for s in left if s), shape.call_tokens(rows))
-            cost += probability * (call + pair.score_target(rows))
+            cost += probability * (call + pair.score_target(rows, shape.tokens_per_thought))
     return cost
 
 
@@ -252,17 +290,22 @@ def predict_problem_seconds(
 ) -> float:
     """Seconds of one problem's search in ``mode`` (``target_only``, ``specsearch``,
     ``drafter_only``). The first step expands the root alone; SpecSearch's first step is the
-    target's (the EMA warm-up)."""
+    target's (the EMA warm-up), and its second the first drafted one."""
     later = max(shape.steps - 1.0, 0.0)
     beams = shape.beam_width
     if mode == "target_only":
-        return target_step_seconds(pair, shape, 1) + later * target_step_seconds(pair, shape, beams)
+        first = target_step_seconds(pair, shape, 1, first=True)
+        return first + later * target_step_seconds(pair, shape, beams)
     if mode == "specsearch":
-        first = target_step_seconds(pair, shape, 1)
-        return first + later * spec_step_seconds(pair, shape, acceptance, beams)
+        first = target_step_seconds(pair, shape, 1, first=True)
+        opening = spec_step_seconds(pair, shape, acceptance, beams, first=True)
+        if later <= 1.0:
+            return first + later * opening
+        rest = spec_step_seconds(pair, shape, acceptance, beams)
+        return first + opening + (later - 1.0) * rest
     if mode == "drafter_only":
-        alone = PairProfile(pair.drafter, pair.drafter, pair.score_fixed, pair.score_row)  # scored
-        return target_step_seconds(alone, shape, 1) + later * target_step_seconds(
+        alone = replace(pair, target=pair.drafter, self_scored=False)  # its thoughts are scored
+        return target_step_seconds(alone, shape, 1, first=True) + later * target_step_seconds(
             alone, shape, beams
         )
     raise ValueError(f"no cost model for mode {mode!r}")

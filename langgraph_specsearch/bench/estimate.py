@@ -10,6 +10,7 @@ honours ``max_new_tokens`` with an empty delimiter (every backend of this packag
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -137,6 +138,84 @@ def measure_scorer(
     return max(min(one) - per_row, 0.0), per_row
 
 
+@dataclass(frozen=True)
+class TokenScoring:
+    """A scorer's costs by token: a call, each scored token, each token of a node's newest
+    thought read as context, and each token of a question's prompt read cold."""
+
+    fixed: float
+    token: float
+    context_token: float
+    prompt_token: float
+
+
+def measure_token_scoring(
+    scorer: Any, rows: int = 6, rounds: int = 3, clock: Clock = time.perf_counter
+) -> TokenScoring | None:
+    """The scorer's costs by token, as a search meets them; None if it cannot say how many
+    tokens it reads (it has no ``token_counts`` and ``clear_prefix_cache``).
+
+    Scored tokens: ``rows`` steps of two lengths after cached contexts (the difference is the
+    tokens' cost). Context: each of the two paths extended by a step never seen before, as a
+    search step extends its frontier (that call less the same call once cached). Prompt: a
+    path scored from a cleared cache, less the same call once cached. Fastest of ``rounds``
+    each, as in :func:`measure_call_profile`.
+    """
+    counts = getattr(scorer, "token_counts", None)
+    clear = getattr(scorer, "clear_prefix_cache", None)
+    if not callable(counts) or not callable(clear):
+        return None
+    short, long = "So 48 + 24 = 72 rolls.", "So the baker has 48 + 24 = 72 rolls in all. " * 3
+
+    def timed(lists: list[list[str]]) -> float:
+        start = clock()
+        score_last_steps(scorer, QUESTION, lists)
+        return clock() - start
+
+    def scored(lists: list[list[str]]) -> int:
+        return sum(counts(QUESTION, steps)[1] for steps in lists)
+
+    def context(steps: list[str]) -> int:
+        return int(counts(QUESTION, [*steps, short])[0])
+
+    batches = {
+        text: [[*PATHS[i % 2], f"{text} ({i})"] for i in range(rows)] for text in (short, long)
+    }
+    fastest = {text: math.inf for text in batches}
+    tails, colds = [], []
+    for round_index in range(rounds):
+        for text, lists in batches.items():
+            timed(lists)  # contexts cached
+            fastest[text] = min(fastest[text], timed(lists))
+        # a thought's length, never seen before, sharing no first word with the other rounds'
+        new = f"{round_index + 2} more rolls are baked in the evening, so the baker has more."
+        extended = [[*path, new] for path in PATHS]
+        lists = [[*path, short] for path in extended]
+        first = timed(lists)
+        tail = sum(
+            context(path) - context(list(old)) for path, old in zip(extended, PATHS, strict=True)
+        )
+        tails.append((first - timed(lists)) / max(tail, 1))
+        clear()
+        lists = [[*PATHS[1], short]]
+        first = timed(lists)
+        colds.append((first - timed(lists)) / max(context(list(PATHS[1])), 1))
+    per_token = (fastest[long] - fastest[short]) / max(
+        scored(batches[long]) - scored(batches[short]), 1
+    )
+    per_token = max(per_token, 0.0)
+    fixed = max(fastest[short] - per_token * scored(batches[short]), 0.0)
+    return TokenScoring(fixed, per_token, max(min(tails), 0.0), max(min(colds), 0.0))
+
+
+def prompt_tokens(scorer: Any, questions: Sequence[str]) -> float:
+    """Mean tokens of the questions' prompts as the scorer reads them (0 if it cannot say)."""
+    counts = getattr(scorer, "token_counts", None)
+    if not callable(counts) or not questions:
+        return 0.0
+    return sum(counts(question, ["."])[0] for question in questions) / len(questions)
+
+
 def scores_itself(scorer: Any, target: Any) -> bool:
     """Whether ``scorer`` scores ``target``'s own thoughts from the pass that wrote them (the
     likelihood scorers over the target, with ``reuse_generation`` on)."""
@@ -176,6 +255,9 @@ def pair_from_estimate(estimate: dict[str, Any]) -> PairProfile:
         engine=estimate.get("engine", "unknown"),
         self_scored=bool(profile.get("self_scored", False)),
         free_share=float(profile.get("free_share", 1.0)),
+        score_token=float(profile.get("score_token", 0.0)),
+        context_token=float(profile.get("context_token", 0.0)),
+        prompt_token=float(profile.get("prompt_token", 0.0)),
     )
 
 
@@ -222,6 +304,9 @@ def build_estimate(
             "score_row": pair.score_row,
             "self_scored": pair.self_scored,
             "free_share": pair.free_share,
+            "score_token": pair.score_token,
+            "context_token": pair.context_token,
+            "prompt_token": pair.prompt_token,
         },
         measured=measured,
         predicted_seconds={**predicted, **options},
@@ -288,26 +373,36 @@ def estimate(
 
     largest = config.beam_width * max(config.drafts_per_node, config.width)
     sizes = sorted({1, config.width, largest})
-    score_fixed, score_row = measure_scorer(scorer, clock=clock)
+    by_token = measure_token_scoring(scorer, clock=clock)
+    if by_token is None:
+        score_fixed, score_row = measure_scorer(scorer, clock=clock)
+        by_token = TokenScoring(score_fixed, 0.0, 0.0, 0.0)
+    else:
+        score_row = 0.0  # priced by its tokens instead
     pair = PairProfile(
         drafter=measure_call_profile(drafter, sizes, rounds=rounds, clock=clock),
         target=measure_call_profile(target, sizes, rounds=rounds, clock=clock),
-        score_fixed=score_fixed,
+        score_fixed=by_token.fixed,
         score_row=score_row,
         engine=engine,
         self_scored=scores_itself(scorer, target),
+        score_token=by_token.token,
+        context_token=by_token.context_token,
+        prompt_token=by_token.prompt_token,
     )
     spec = config.with_overrides({"mode": "specsearch"})
     reasoner = SpecSearch(drafter=drafter, target=target, scorer=scorer, config=spec)
     reused = getattr(scorer, "reused", 0)
     results = [reasoner.invoke(question) for question in questions]
     shape, acceptance = shape_from_runs(results, spec)
+    shape = replace(shape, prompt_tokens=prompt_tokens(scorer, questions))
     if pair.self_scored:
         pair = replace(pair, free_share=free_share(results, getattr(scorer, "reused", 0) - reused))
     measured = {
         "acceptance": acceptance,
         "steps": shape.steps,
         "tokens_per_thought": shape.tokens_per_thought,
+        "prompt_tokens": shape.prompt_tokens,
         "problems": float(len(results)),
     }
     return build_estimate(pair, shape, acceptance, measured)

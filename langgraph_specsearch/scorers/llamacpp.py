@@ -95,6 +95,11 @@ class LlamaCppLikelihoodScorer:
         scorer)."""
         return self._encode(step) or [self.generator.model.pad_id]
 
+    def token_counts(self, question: str, steps: Sequence[str]) -> tuple[int, int]:
+        """``(context tokens, step tokens)`` of scoring the last of ``steps``: what a pass reads
+        (the cost model prices scoring by them)."""
+        return len(self._context_ids(question, steps[:-1])), len(self._step_ids(steps[-1]))
+
     # ------------------------------------------------------------------ log-probs
     def _log_probs(
         self,

@@ -178,6 +178,11 @@ class LikelihoodScorer:
         """The step's own tokens (an empty step is one padding token)."""
         return self._encode(step) or [self.generator._pad_id]
 
+    def token_counts(self, question: str, steps: Sequence[str]) -> tuple[int, int]:
+        """``(context tokens, step tokens)`` of scoring the last of ``steps``: what a pass reads
+        (the cost model prices scoring by them)."""
+        return len(self._context_ids(question, steps[:-1])), len(self._step_ids(steps[-1]))
+
     # ----------------------------------------------------------------------- model pieces
     def _decoder_and_head(self) -> tuple[Any, Any]:
         decoder = self.model.get_decoder()

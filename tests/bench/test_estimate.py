@@ -355,3 +355,132 @@ def test_the_estimate_measures_how_many_of_the_targets_thoughts_were_free() -> N
     assert scorer.written > 2  # the drafts were rejected: the target wrote every step
     assert found.profile["free_share"] == pytest.approx(scorer.reused / scorer.written)
     assert 0.4 < found.profile["free_share"] < 0.6
+
+
+# ------------------------------------------------------------------ scoring priced by tokens
+TOKENS = PairProfile(
+    DRAFTER,
+    TARGET,
+    score_fixed=0.2,
+    score_row=0.0,
+    self_scored=True,
+    score_token=0.01,
+    context_token=0.02,
+    prompt_token=0.005,
+)
+TOKEN_SHAPE = SearchShape(2, 3, 3, 4.0, 20.0, prompt_tokens=100.0)
+
+
+def test_scoring_by_tokens_by_hand() -> None:
+    """Drafts cost their tokens; the first drafted step reads both nodes' whole contexts (the
+    free-scored warm-up never showed the scorer the question), later steps only the thought
+    each node added."""
+    from dataclasses import replace
+
+    assert TOKENS.score(6, 20.0) == pytest.approx(0.2 + 6 * 20 * 0.01)
+    assert TOKENS.read_contexts(TOKEN_SHAPE, 2, cold=True) == pytest.approx(2 * 120 * 0.005)
+    assert TOKENS.read_contexts(TOKEN_SHAPE, 2, cold=False) == pytest.approx(2 * 20 * 0.02)
+    drafts = DRAFTER.seconds(6, 2, 20) + 0.2 + 6 * 20 * 0.01
+    opening = spec_step_seconds(TOKENS, TOKEN_SHAPE, 1.0, 2, first=True)
+    rest = spec_step_seconds(TOKENS, TOKEN_SHAPE, 1.0, 2)
+    assert opening == pytest.approx(drafts + 1.2)
+    assert rest == pytest.approx(drafts + 0.8)
+    warmup = TARGET.seconds(3, 1, 20)  # scored for free
+    assert predict_problem_seconds(TOKENS, TOKEN_SHAPE, "specsearch", 1.0) == pytest.approx(
+        warmup + opening + 2 * rest
+    )
+    # AR scored for free reads nothing; scored by a pass it reads the question once, then tails
+    ar_step = TARGET.seconds(6, 2, 20)
+    assert predict_problem_seconds(TOKENS, TOKEN_SHAPE, "target_only") == pytest.approx(
+        warmup + 3 * ar_step
+    )
+    paid = replace(TOKENS, self_scored=False)
+    assert target_step_seconds(paid, TOKEN_SHAPE, 1, first=True) == pytest.approx(
+        warmup + 0.2 + 3 * 20 * 0.01 + 100 * 0.005
+    )
+    assert target_step_seconds(paid, TOKEN_SHAPE, 2) == pytest.approx(
+        ar_step + 0.2 + 6 * 20 * 0.01 + 0.8
+    )
+    # the scorer read the question in the warm-up, so the first drafted step reads tails only
+    assert spec_step_seconds(paid, TOKEN_SHAPE, 1.0, 2, first=True) == pytest.approx(rest)
+    # a search of one drafted step or less pays the opening step's reads
+    short = replace(TOKEN_SHAPE, steps=1.5)
+    assert predict_problem_seconds(TOKENS, short, "specsearch", 1.0) == pytest.approx(
+        warmup + 0.5 * opening
+    )
+
+
+class TokenScorer:
+    """Counts words as tokens and keeps read contexts, as the likelihood scorers do: a call
+    costs ``fixed``, each scored word, each context word past the longest cached prefix
+    (``prompt`` a word when nothing of it was cached, ``context`` a word otherwise)."""
+
+    def __init__(self, clock: Clock, fixed: float, token: float, context: float, prompt: float):
+        self.clock, self.costs = clock, (fixed, token, context, prompt)
+        self.cached: list[list[str]] = []
+
+    def _context(self, question: str, steps: Sequence[str]) -> list[str]:
+        return [*question.split(), *" ".join(steps[:-1]).split()]
+
+    def token_counts(self, question: str, steps: Sequence[str]) -> tuple[int, int]:
+        return len(self._context(question, steps)), len(steps[-1].split())
+
+    def clear_prefix_cache(self) -> None:
+        self.cached = []
+
+    def score_last(self, questions: list[str], step_lists: list[list[str]]) -> list[float]:
+        fixed, token, context, prompt = self.costs
+        self.clock.now += fixed
+        for question, steps in zip(questions, step_lists, strict=True):
+            words = self._context(question, steps)
+            self.clock.now += token * len(steps[-1].split())
+            if words in self.cached:
+                continue
+            shared = max((_shared(words, c) for c in self.cached), default=0)
+            self.clock.now += (context if shared else prompt) * (len(words) - shared)
+            self.cached.append(words)
+        return [0.5] * len(step_lists)
+
+
+def _shared(a: list[str], b: list[str]) -> int:
+    count = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        count += 1
+    return count
+
+
+def test_measuring_scoring_by_tokens_recovers_the_simulated_costs() -> None:
+    from langgraph_specsearch.bench.estimate import measure_token_scoring, prompt_tokens
+
+    clock = Clock()
+    scorer = TokenScorer(clock, 0.2, 0.01, 0.02, 0.005)
+    found = measure_token_scoring(scorer, clock=clock)
+    assert found is not None
+    assert (found.fixed, found.token, found.context_token, found.prompt_token) == pytest.approx(
+        (0.2, 0.01, 0.02, 0.005)
+    )
+    assert prompt_tokens(scorer, ["a b c", "a b c d e"]) == pytest.approx(4.0)
+    # a scorer that cannot count its tokens is priced by rows, as before
+    assert measure_token_scoring(SimulatedScorer(clock, 0.2, 0.05, {}), clock=clock) is None
+
+
+def test_the_estimate_prices_scoring_by_tokens_when_the_scorer_counts_them() -> None:
+    from langgraph_specsearch.bench.estimate import pair_from_estimate
+
+    clock = Clock()
+    found = estimate(
+        Simulated("small", clock, DRAFTER),
+        Simulated("big", clock, TARGET),
+        TokenScorer(clock, 0.2, 0.01, 0.02, 0.005),
+        SpecSearchConfig(beam_width=2, width=3, n_drafts=3, max_depth=4),
+        ["How many rolls are left?"],
+        clock=clock,
+    )
+    pair = pair_from_estimate(found.to_dict())
+    assert (pair.score_fixed, pair.score_row) == pytest.approx((0.2, 0.0))
+    assert (pair.score_token, pair.context_token, pair.prompt_token) == pytest.approx(
+        (0.01, 0.02, 0.005)
+    )
+    assert found.measured["prompt_tokens"] == pytest.approx(5.0)
