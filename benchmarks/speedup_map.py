@@ -69,9 +69,10 @@ def acceptance_for(pair: PairProfile, shape: SearchShape, wanted: float) -> floa
     return round(high, 3)
 
 
-def table(make_pair: Any) -> dict[str, Any]:
+def table(make_pair: Any, prompt_tokens: float = 0.0) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, shape in SHAPES.items():
+    for name, base in SHAPES.items():
+        shape = replace(base, prompt_tokens=prompt_tokens)  # what a cold scorer reads first
         rows = {}
         for ratio in RATIOS:
             pair = make_pair(ratio)
@@ -99,7 +100,10 @@ def main() -> None:
     }
     if args.estimate:
         estimate = json.loads(args.estimate.read_text())
-        report["this_cpu"] = table(lambda ratio: measured_pair(estimate, ratio))
+        report["this_cpu"] = table(
+            lambda ratio: measured_pair(estimate, ratio),
+            float(estimate.get("measured", {}).get("prompt_tokens", 0.0)),
+        )
         report["this_cpu_measured_ratio"] = estimate.get("cost_ratio")
     args.output.write_text(json.dumps(report, indent=1) + "\n")
     for regime in ("gpu", "this_cpu"):

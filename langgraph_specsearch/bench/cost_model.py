@@ -185,12 +185,19 @@ class PairProfile:
             1.0 - self.free_share
         )
 
+    def pass_share(self, rows: int) -> float:
+        """The chance that scoring ``rows`` thoughts the target wrote takes a pass (that one of
+        them was not scored from its generation): 1 without self-scoring."""
+        if not self.self_scored:
+            return 1.0
+        return 1.0 - self.free_share**rows if rows > 0 else 0.0
+
     def read_contexts(self, shape: SearchShape, nodes: int, *, cold: bool) -> float:
         """The scorer reading the contexts of ``nodes`` frontier nodes before scoring their
         thoughts: each node's newest thought (the rest is cached from the step before), or, on
         the scorer's first call for a question (``cold``), each whole context, question and
-        thought. Cached prompts are shared across calls, not between the prompts of one call,
-        so ``nodes`` contexts read cold read the question ``nodes`` times."""
+        thought. ``prompt_token`` is measured on two such contexts read together, so an engine
+        that reads their shared question once (llama.cpp) is priced as it pays."""
         if cold:
             return nodes * (shape.prompt_tokens + shape.tokens_per_thought) * self.prompt_token
         return nodes * shape.tokens_per_thought * self.context_token
@@ -248,19 +255,18 @@ def expected_longest(spread: Sequence[float], rows: int) -> float:
 def target_step_seconds(
     pair: PairProfile, shape: SearchShape, nodes: int, *, first: bool = False
 ) -> float:
-    """A step written by the target alone (AR): ``nodes`` x N thoughts, then scored (the
-    scorer reading the question's prompt on the ``first`` step, else the nodes' newest
-    thoughts, unless every target thought is scored for free)."""
+    """A step written by the target alone (AR): ``nodes`` x N thoughts, then scored. A scoring
+    pass (where one is needed) reads the question's prompt on the ``first`` step, else the
+    nodes' newest thoughts."""
     rows = nodes * shape.width
     cost = pair.target.seconds(rows, nodes, shape.call_tokens(rows))
     cost += pair.score_target(rows, shape.tokens_per_thought)
-    if not pair.self_scored:
-        cost += (
-            shape.prompt_tokens * pair.prompt_token
-            if first
-            else pair.read_contexts(shape, nodes, cold=False)
-        )
-    return cost
+    reads = (
+        shape.prompt_tokens * pair.prompt_token
+        if first
+        else pair.read_contexts(shape, nodes, cold=False)
+    )
+    return cost + pair.pass_share(rows) * reads
 
 
 def spec_step_seconds(
@@ -268,12 +274,14 @@ def spec_step_seconds(
 ) -> float:
     """The expected SpecSearch step: drafts and their scores, then the expected corrections.
 
-    ``first`` is the first drafted step: where the target's warm-up step was scored for free,
-    the scorer has not read the question yet and reads the nodes' whole contexts."""
+    ``first`` is the first drafted step: where the target's warm-up step was scored for free
+    (no pass), the scorer has not read the question yet and reads the nodes' whole contexts."""
     drafts = nodes * shape.n_drafts
     cost = pair.drafter.seconds(drafts, nodes, shape.call_tokens(drafts))
     cost += pair.score(drafts, shape.tokens_per_thought)
-    cost += pair.read_contexts(shape, nodes, cold=first and pair.self_scored)
+    unread = 1.0 - pair.pass_share(shape.width) if first else 0.0  # the warm-up took no pass
+    cost += unread * pair.read_contexts(shape, nodes, cold=True)
+    cost += (1.0 - unread) * pair.read_contexts(shape, nodes, cold=False)
     per_node = rejected_slots_distribution(acceptance, shape.n_drafts, shape.width)
     for combo in product(per_node.items(), repeat=nodes):
         probability = math.prod(share for _, share in combo)

@@ -140,10 +140,12 @@ def measure_scorer(
 
 @dataclass(frozen=True)
 class TokenScoring:
-    """A scorer's costs by token: a call, each scored token, each token of a node's newest
-    thought read as context, and each token of a question's prompt read cold."""
+    """A scorer's costs by token: a call, each scored thought and each of its tokens, each token
+    of a node's newest thought read as context, and each token of a question's prompt read
+    cold."""
 
     fixed: float
+    row: float
     token: float
     context_token: float
     prompt_token: float
@@ -156,10 +158,12 @@ def measure_token_scoring(
     tokens it reads (it has no ``token_counts`` and ``clear_prefix_cache``).
 
     Scored tokens: ``rows`` steps of two lengths after cached contexts (the difference is the
-    tokens' cost). Context: each of the two paths extended by a step never seen before, as a
-    search step extends its frontier (that call less the same call once cached). Prompt: a
-    path scored from a cleared cache, less the same call once cached. Fastest of ``rounds``
-    each, as in :func:`measure_call_profile`.
+    tokens' cost), and one step (the rest is a call's and a row's cost). Context: each of the
+    two paths extended by a step never seen before, as a search step extends its frontier (that
+    call less the same call once cached). Prompt: both paths scored from a cleared cache, less
+    the same call once cached, per token of the two contexts (an engine that reads their shared
+    question once shows a lower price, as it pays in a search). Fastest of ``rounds`` each, as
+    in :func:`measure_call_profile`.
     """
     counts = getattr(scorer, "token_counts", None)
     clear = getattr(scorer, "clear_prefix_cache", None)
@@ -181,12 +185,15 @@ def measure_token_scoring(
     batches = {
         text: [[*PATHS[i % 2], f"{text} ({i})"] for i in range(rows)] for text in (short, long)
     }
+    one = batches[short][:1]
     fastest = {text: math.inf for text in batches}
+    alone = math.inf
     tails, colds = [], []
     for round_index in range(rounds):
         for text, lists in batches.items():
             timed(lists)  # contexts cached
             fastest[text] = min(fastest[text], timed(lists))
+        alone = min(alone, timed(one))
         # a thought's length, never seen before, sharing no first word with the other rounds'
         new = f"{round_index + 2} more rolls are baked in the evening, so the baker has more."
         extended = [[*path, new] for path in PATHS]
@@ -197,15 +204,18 @@ def measure_token_scoring(
         )
         tails.append((first - timed(lists)) / max(tail, 1))
         clear()
-        lists = [[*PATHS[1], short]]
+        lists = [[*path, short] for path in PATHS]
         first = timed(lists)
-        colds.append((first - timed(lists)) / max(context(list(PATHS[1])), 1))
+        read = sum(context(list(path)) for path in PATHS)
+        colds.append((first - timed(lists)) / max(read, 1))
     per_token = (fastest[long] - fastest[short]) / max(
         scored(batches[long]) - scored(batches[short]), 1
     )
     per_token = max(per_token, 0.0)
-    fixed = max(fastest[short] - per_token * scored(batches[short]), 0.0)
-    return TokenScoring(fixed, per_token, max(min(tails), 0.0), max(min(colds), 0.0))
+    by_rows = fastest[short] - alone - per_token * (scored(batches[short]) - scored(one))
+    per_row = max(by_rows / (rows - 1), 0.0)
+    fixed = max(alone - per_row - per_token * scored(one), 0.0)
+    return TokenScoring(fixed, per_row, per_token, max(min(tails), 0.0), max(min(colds), 0.0))
 
 
 def prompt_tokens(scorer: Any, questions: Sequence[str]) -> float:
@@ -376,14 +386,12 @@ def estimate(
     by_token = measure_token_scoring(scorer, clock=clock)
     if by_token is None:
         score_fixed, score_row = measure_scorer(scorer, clock=clock)
-        by_token = TokenScoring(score_fixed, 0.0, 0.0, 0.0)
-    else:
-        score_row = 0.0  # priced by its tokens instead
+        by_token = TokenScoring(score_fixed, score_row, 0.0, 0.0, 0.0)
     pair = PairProfile(
         drafter=measure_call_profile(drafter, sizes, rounds=rounds, clock=clock),
         target=measure_call_profile(target, sizes, rounds=rounds, clock=clock),
         score_fixed=by_token.fixed,
-        score_row=score_row,
+        score_row=by_token.row,
         engine=engine,
         self_scored=scores_itself(scorer, target),
         score_token=by_token.token,

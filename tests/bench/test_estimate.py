@@ -408,15 +408,48 @@ def test_scoring_by_tokens_by_hand() -> None:
     assert predict_problem_seconds(TOKENS, short, "specsearch", 1.0) == pytest.approx(
         warmup + 0.5 * opening
     )
+    # nothing accepted: the corrections are scored by their tokens (their contexts are read)
+    assert spec_step_seconds(paid, TOKEN_SHAPE, 0.0, 2) == pytest.approx(
+        rest + ar_step + 0.2 + 6 * 20 * 0.01
+    )
+    # the drafter alone: its thoughts are scored by a pass, which reads the question first
+    alone = DRAFTER.seconds(3, 1, 20) + 0.2 + 3 * 20 * 0.01 + 100 * 0.005
+    later = DRAFTER.seconds(6, 2, 20) + 0.2 + 6 * 20 * 0.01 + 0.8
+    assert predict_problem_seconds(TOKENS, TOKEN_SHAPE, "drafter_only") == pytest.approx(
+        alone + 3 * later
+    )
+
+
+def test_a_partly_free_warm_up_reads_the_question_when_it_took_a_pass() -> None:
+    """Half the target's thoughts free: the root's three are all free 1/8 of the time; else
+    their pass read the question, and the first drafted step reads only the nodes' newest."""
+    from dataclasses import replace
+
+    half = replace(TOKENS, free_share=0.5)
+    assert half.pass_share(3) == pytest.approx(7 / 8)
+    assert replace(TOKENS, self_scored=False).pass_share(3) == 1.0
+    assert half.pass_share(0) == 0.0
+    warmup = TARGET.seconds(3, 1, 20) + half.score_target(3, 20.0) + 7 / 8 * 100 * 0.005
+    assert target_step_seconds(half, TOKEN_SHAPE, 1, first=True) == pytest.approx(warmup)
+    ar_step = TARGET.seconds(6, 2, 20) + half.score_target(6, 20.0) + (1 - 0.5**6) * 0.8
+    assert target_step_seconds(half, TOKEN_SHAPE, 2) == pytest.approx(ar_step)
+    drafts = DRAFTER.seconds(6, 2, 20) + 0.2 + 6 * 20 * 0.01
+    assert spec_step_seconds(half, TOKEN_SHAPE, 1.0, 2, first=True) == pytest.approx(
+        drafts + 1 / 8 * 1.2 + 7 / 8 * 0.8
+    )
+    assert half.score_target(2, 20.0) == pytest.approx(0.2 * 0.75 + 20 * 0.01 * 2 * 0.5)
 
 
 class TokenScorer:
     """Counts words as tokens and keeps read contexts, as the likelihood scorers do: a call
-    costs ``fixed``, each scored word, each context word past the longest cached prefix
-    (``prompt`` a word when nothing of it was cached, ``context`` a word otherwise)."""
+    costs ``fixed``, each scored step ``row`` and each of its words ``token``, each context word
+    past the longest cached prefix (``prompt`` a word when nothing of it was cached, ``context``
+    a word otherwise)."""
 
-    def __init__(self, clock: Clock, fixed: float, token: float, context: float, prompt: float):
-        self.clock, self.costs = clock, (fixed, token, context, prompt)
+    def __init__(
+        self, clock: Clock, fixed: float, token: float, context: float, prompt: float, row=0.0
+    ):
+        self.clock, self.costs, self.row = clock, (fixed, token, context, prompt), row
         self.cached: list[list[str]] = []
 
     def _context(self, question: str, steps: Sequence[str]) -> list[str]:
@@ -431,12 +464,13 @@ class TokenScorer:
     def score_last(self, questions: list[str], step_lists: list[list[str]]) -> list[float]:
         fixed, token, context, prompt = self.costs
         self.clock.now += fixed
+        before = list(self.cached)  # contexts of one call share nothing with each other
         for question, steps in zip(questions, step_lists, strict=True):
             words = self._context(question, steps)
-            self.clock.now += token * len(steps[-1].split())
+            self.clock.now += self.row + token * len(steps[-1].split())
             if words in self.cached:
                 continue
-            shared = max((_shared(words, c) for c in self.cached), default=0)
+            shared = max((_shared(words, c) for c in before), default=0)
             self.clock.now += (context if shared else prompt) * (len(words) - shared)
             self.cached.append(words)
         return [0.5] * len(step_lists)
@@ -455,12 +489,11 @@ def test_measuring_scoring_by_tokens_recovers_the_simulated_costs() -> None:
     from langgraph_specsearch.bench.estimate import measure_token_scoring, prompt_tokens
 
     clock = Clock()
-    scorer = TokenScorer(clock, 0.2, 0.01, 0.02, 0.005)
+    scorer = TokenScorer(clock, 0.2, 0.01, 0.02, 0.005, row=0.03)
     found = measure_token_scoring(scorer, clock=clock)
     assert found is not None
-    assert (found.fixed, found.token, found.context_token, found.prompt_token) == pytest.approx(
-        (0.2, 0.01, 0.02, 0.005)
-    )
+    assert (found.fixed, found.row, found.token) == pytest.approx((0.2, 0.03, 0.01))
+    assert (found.context_token, found.prompt_token) == pytest.approx((0.02, 0.005))
     assert prompt_tokens(scorer, ["a b c", "a b c d e"]) == pytest.approx(4.0)
     # a scorer that cannot count its tokens is priced by rows, as before
     assert measure_token_scoring(SimulatedScorer(clock, 0.2, 0.05, {}), clock=clock) is None
@@ -473,13 +506,13 @@ def test_the_estimate_prices_scoring_by_tokens_when_the_scorer_counts_them() -> 
     found = estimate(
         Simulated("small", clock, DRAFTER),
         Simulated("big", clock, TARGET),
-        TokenScorer(clock, 0.2, 0.01, 0.02, 0.005),
+        TokenScorer(clock, 0.2, 0.01, 0.02, 0.005, row=0.03),
         SpecSearchConfig(beam_width=2, width=3, n_drafts=3, max_depth=4),
         ["How many rolls are left?"],
         clock=clock,
     )
     pair = pair_from_estimate(found.to_dict())
-    assert (pair.score_fixed, pair.score_row) == pytest.approx((0.2, 0.0))
+    assert (pair.score_fixed, pair.score_row) == pytest.approx((0.2, 0.03))
     assert (pair.score_token, pair.context_token, pair.prompt_token) == pytest.approx(
         (0.01, 0.02, 0.005)
     )
