@@ -88,33 +88,64 @@ def measure_call_profile(
     rounds: int = 2,
     clock: Clock = time.perf_counter,
 ) -> CallProfile:
-    """One model's call costs: decode per step at each batch size, and reading a prompt.
+    """One model's call costs: decode per step at each batch size, and reading a prompt."""
+    return measure_call_profiles([generator], batch_sizes, tokens, rounds, clock)[0]
 
-    Each size is timed at two thought lengths (the difference is the decode steps' cost, the
-    rest is reading the prompts), ``rounds`` times in alternating order. The fastest time of each
-    call is kept: on a shared machine other work only ever adds time, so the minimum is the
-    call's own cost (a median of two rounds is their mean, and one disturbed call moved it).
+
+def measure_call_profiles(
+    generators: Sequence[Any],
+    batch_sizes: Sequence[int] = (1, 3, 6),
+    tokens: tuple[int, int] = (8, 24),
+    rounds: int = 2,
+    clock: Clock = time.perf_counter,
+) -> list[CallProfile]:
+    """The call costs of several models (the drafter and the target), measured side by side.
+
+    Each call shape is timed at two thought lengths (the difference is the decode steps' cost,
+    the rest is reading the prompts), ``rounds`` times in alternating order, and every model
+    takes its turn at a shape before the next shape: the models' costs are compared as a ratio,
+    and a machine that slows down for a minute then slows both, not only the one measured in
+    that minute. The fastest time of each call is kept: on a shared machine other work only ever
+    adds time, so the minimum is the call's own cost (a median of two rounds is their mean, and
+    one disturbed call moved it).
     """
+    shapes = [(rows, prompts) for rows in batch_sizes for prompts in ((1, 2) if rows > 1 else (1,))]
+    fastest: list[dict[tuple[int, int, int], tuple[float, int]]] = [{} for _ in generators]
+    for generator in generators:
+        _timed_call(generator, [1, 0], 2, clock, seed=1)  # one-off costs (first call, caches)
+    for rows, prompts in shapes:
+        counts = [rows, 0] if prompts == 1 else [rows - rows // 2, rows // 2]
+        for round_index in range(rounds):
+            for t in tokens if round_index % 2 == 0 else tokens[::-1]:
+                for generator, best in zip(generators, fastest, strict=True):
+                    timed = _timed_call(generator, counts, t, clock, seed=100 + round_index)
+                    key = (rows, prompts, t)
+                    best[key] = min(best.get(key, timed), timed)
+    return [
+        _profile_from_calls(generator, best, shapes, tokens)
+        for generator, best in zip(generators, fastest, strict=True)
+    ]
+
+
+def _profile_from_calls(
+    generator: Any,
+    fastest: dict[tuple[int, int, int], tuple[float, int]],
+    shapes: Sequence[tuple[int, int]],
+    tokens: tuple[int, int],
+) -> CallProfile:
+    """Decode per step from the two lengths' difference; prompt and fixed costs from the rest."""
     decode: dict[int, float] = {}
     intercepts: dict[int, list[float]] = {1: [], 2: []}
-    _timed_call(generator, [1, 0], 2, clock, seed=1)  # one-off costs (first call, caches)
-    for rows in batch_sizes:
-        for prompts in (1, 2) if rows > 1 else (1,):
-            counts = [rows, 0] if prompts == 1 else [rows - rows // 2, rows // 2]
-            fastest: dict[int, tuple[float, int]] = {}
-            for round_index in range(rounds):
-                for t in tokens if round_index % 2 == 0 else tokens[::-1]:
-                    timed = _timed_call(generator, counts, t, clock, seed=100 + round_index)
-                    fastest[t] = min(fastest.get(t, timed), timed)
-            (s1, n1), (s2, n2) = (fastest[t] for t in tokens)
-            if n1 == n2:
-                raise ValueError(
-                    f"{getattr(generator, 'name', generator)} wrote {n1} tokens whatever "
-                    "max_new_tokens was: it cannot be profiled (does it honour the limit?)"
-                )
-            slope = (s2 - s1) / (n2 - n1)
-            decode.setdefault(rows, slope)
-            intercepts[prompts].append(s1 - slope * n1)
+    for rows, prompts in shapes:
+        (s1, n1), (s2, n2) = (fastest[(rows, prompts, t)] for t in tokens)
+        if n1 == n2:
+            raise ValueError(
+                f"{getattr(generator, 'name', generator)} wrote {n1} tokens whatever "
+                "max_new_tokens was: it cannot be profiled (does it honour the limit?)"
+            )
+        slope = (s2 - s1) / (n2 - n1)
+        decode.setdefault(rows, slope)
+        intercepts[prompts].append(s1 - slope * n1)
     one, two = median(intercepts[1]), median(intercepts[2] or intercepts[1])
     prompt_seconds = max(two - one, 0.0) or max(one, 0.0)
     return CallProfile(decode, prompt_seconds, max(one - prompt_seconds, 0.0))
@@ -387,9 +418,12 @@ def estimate(
     if by_token is None:
         score_fixed, score_row = measure_scorer(scorer, clock=clock)
         by_token = TokenScoring(score_fixed, score_row, 0.0, 0.0, 0.0)
+    drafter_profile, target_profile = measure_call_profiles(
+        [drafter, target], sizes, rounds=rounds, clock=clock
+    )
     pair = PairProfile(
-        drafter=measure_call_profile(drafter, sizes, rounds=rounds, clock=clock),
-        target=measure_call_profile(target, sizes, rounds=rounds, clock=clock),
+        drafter=drafter_profile,
+        target=target_profile,
         score_fixed=by_token.fixed,
         score_row=by_token.row,
         engine=engine,

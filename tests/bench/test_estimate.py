@@ -28,6 +28,7 @@ from langgraph_specsearch.bench.estimate import (
     estimate,
     format_estimate,
     measure_call_profile,
+    measure_call_profiles,
     measure_scorer,
 )
 
@@ -128,6 +129,31 @@ def test_a_disturbed_call_does_not_move_the_measured_costs() -> None:
 
     scorer.score_last = late_in_two_rounds  # type: ignore[method-assign]
     assert measure_scorer(scorer, clock=clock) == pytest.approx((0.2, 0.05))
+
+
+class Logged(Simulated):
+    """A simulated model that writes each call's shape in a log shared with other models."""
+
+    def __init__(self, log: list[tuple[str, int, int]], *args: Any) -> None:
+        super().__init__(*args)
+        self.log = log
+
+    def generate(self, question, paths, counts, settings):  # type: ignore[no-untyped-def]
+        self.log.append((self.name, sum(counts), settings.max_new_tokens))
+        return super().generate(question, paths, counts, settings)
+
+
+def test_the_drafter_and_target_are_timed_side_by_side() -> None:
+    """Every call shape is timed on both models before the next: a slow minute on the shared
+    machine then slows both, and their cost ratio (what decides whether speculation pays) holds."""
+    clock, log = Clock(), []
+    models = [Logged(log, "small", clock, DRAFTER), Logged(log, "big", clock, TARGET)]
+    drafter, target = measure_call_profiles(models, (1, 3, 6), clock=clock)
+    assert drafter.decode_seconds == pytest.approx(DRAFTER.decode_seconds)
+    assert target.decode_seconds == pytest.approx(TARGET.decode_seconds)
+    assert [name for name, _, _ in log] == ["small", "big"] * (len(log) // 2)
+    assert all(log[i][1:] == log[i + 1][1:] for i in range(0, len(log), 2))
+    assert len({shape[1:] for shape in log[2:]}) == 6  # (1, 3, 6 rows) x (8, 24 tokens)
 
 
 class PromptCaching(Simulated):
