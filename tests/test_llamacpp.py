@@ -28,6 +28,12 @@ QUESTION = "What is 2 + 2?"
 SAMPLED = GenerationSettings(max_new_tokens=48, temperature=1.0, top_p=0.95, seed=3)
 
 
+def _shared_prefix(a: list[int], b: list[int]) -> int:
+    return next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
+
+
 # ----------------------------------------------------------------------------- prompts
 QWEN_LIKE = (
     "{%- if messages[0]['role'] == 'system' %}"
@@ -254,7 +260,11 @@ def test_same_seed_same_thoughts_warm_or_cold_and_another_seed_differs(tiny_gguf
     generator = _generator(tiny_model)
     paths, counts = [[], ["a step"]], [3, 2]
     first = generator.generate(QUESTION, paths, counts, SAMPLED)
-    assert generator.last_details.reused_tokens == 0
+    prompts = [generator.tokenize(generator.render_prompt(QUESTION, p, "\n\n")) for p in paths]
+    # cold, the second path shares the question the first read (all of it but its last token)
+    common = min(_shared_prefix(*prompts), len(prompts[0]) - 1)
+    assert common >= 32
+    assert generator.last_details.reused_tokens == common
     again = generator.generate(QUESTION, paths, counts, SAMPLED)
     assert generator.last_details.reused_tokens > 0  # the prompts came from the cache
     assert generator.last_details.prefill_tokens == 2  # only their last tokens were read
@@ -276,6 +286,44 @@ def test_a_longer_path_reads_only_its_new_tokens(tiny_model):
     longer = generator.tokenize(generator.render_prompt(QUESTION, ["first step", "second"], "\n\n"))
     assert generator.last_details.reused_tokens == len(prompt)
     assert generator.last_details.prefill_tokens == len(longer) - len(prompt)
+
+
+def test_two_children_of_a_cached_path_each_read_only_their_own_step(tiny_model):
+    """The first child extends the cached path in place; the second shares the path's cells
+    from it (they were cached before the call) instead of reading the path again."""
+    generator = _generator(tiny_model)
+    generator.generate(QUESTION, [["first step"]], [1], SAMPLED)
+    parent = generator.tokenize(generator.render_prompt(QUESTION, ["first step"], "\n\n"))
+    paths = [["first step", "a"], ["first step", "b"]]
+    rows = generator.generate(QUESTION, paths, [2, 1], SAMPLED)
+    children = [generator.tokenize(generator.render_prompt(QUESTION, p, "\n\n")) for p in paths]
+    assert generator.last_details.reused_tokens == 2 * len(parent)
+    assert generator.last_details.prefill_tokens == sum(len(c) - len(parent) for c in children)
+    fresh = _generator(tiny_model)  # the shared cells are the path's: the same thoughts cold
+    assert fresh.generate(QUESTION, paths, [2, 1], SAMPLED) == rows
+
+
+def test_two_paths_from_a_question_never_read_read_the_question_once(tiny_gguf):
+    """Nothing cached: the first path's prompt is read before the second's, which shares the
+    question's cells; greedy thoughts equal those of each path read alone from empty caches."""
+    from langgraph_specsearch.generators.llamacpp import LlamaCppModel
+
+    model = LlamaCppModel(tiny_gguf[1])  # flat: greedy wanders, so wrong cells would show
+    question = "How many rolls are left after the baker sells fifty of them? " * 2
+    settings = GenerationSettings(max_new_tokens=24, temperature=0.0, delimiter="@@")
+    paths = [["first step"], ["another step"]]
+    generator = _generator(model)
+    together = generator.generate(question, paths, [1, 1], settings)
+    prompts = [generator.tokenize(generator.render_prompt(question, p, "@@")) for p in paths]
+    common = _shared_prefix(*prompts)
+    assert common >= 32  # enough to be worth the extra read
+    assert generator.last_details.reused_tokens == common
+    assert generator.last_details.prefill_tokens == sum(map(len, prompts)) - common
+    alone = []
+    for path in paths:
+        generator.clear_prefix_cache()
+        alone += generator.generate(question, [path], [1], settings)
+    assert together == alone
 
 
 def test_chunked_calls_give_each_row_the_same_thoughts(tiny_model):

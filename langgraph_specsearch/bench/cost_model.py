@@ -197,8 +197,8 @@ class PairProfile:
         thoughts: each node's newest thought (the rest is cached from the step before), or, on
         the scorer's first call for a question (``cold``), each whole context, question and
         thought. ``prompt_token`` is measured on two such contexts read together, so an engine
-        that reads their shared question once would show a lower price (neither engine here
-        does yet)."""
+        that reads their shared question once (llama.cpp) shows a lower price, as it pays in a
+        search."""
         if cold:
             return nodes * (shape.prompt_tokens + shape.tokens_per_thought) * self.prompt_token
         return nodes * shape.tokens_per_thought * self.context_token

@@ -315,6 +315,11 @@ class ContextStats:
     evictions: int = 0
 
 
+# Reading a call's pending prompts early costs one more llama_decode call (the weights read
+# once more); sharing pays when it saves more prompt tokens than this.
+_SHARE_AFTER_READING = 32
+
+
 class LlamaCppContext:
     """One llama.cpp context (unified KV cache) with a batch, row sequences and cached prompts.
 
@@ -512,9 +517,13 @@ class LlamaCppContext:
         index of its last token's logits)`` is called once it is complete.
 
         Each prompt reuses the longest prefix any cached prompt shares with it (its cells are
-        shared, never recomputed). A cached prompt that the new one extends (or equals) is
-        extended in place; otherwise the shared prefix is shared into a new slot. The prompts'
-        last tokens are always decoded, together in a batch of their own after the rest: their
+        shared, never recomputed), including a prompt this call extended: the cells it had
+        before the call are still there, so two children of one cached path share the path.
+        When an earlier prompt of this call holds much more of this one than the cache does
+        (two paths from a question never read), the pending prompts are read first and this
+        one shares them. A cached prompt that the new one extends (or equals) is extended in
+        place; otherwise the shared prefix is shared into a new slot. The prompts' last tokens
+        are always decoded, together in a batch of their own after the rest: their
         logits then come from the same batch whether the prompts were cached or not, so a call
         repeated on a warm cache samples exactly what it sampled cold (llama.cpp's CPU kernels
         round differently for different batch sizes). Returns each prompt's sequence.
@@ -524,21 +533,32 @@ class LlamaCppContext:
         lib = _lib()
         spans: list[Span] = []  # what each prompt still needs, but its last token
         lasts: list[Span] = []  # the last tokens, decoded together for their logits
-        fresh: set[int] = set()
+        # this call's slots, and how many of their cells were in the cache before it: a prompt
+        # may share those (two children of one cached path share the path), not the rest
+        fresh: dict[int, int] = {}
         for prompt in prompts:
             if not prompt:
                 raise ValueError("cannot prefill an empty prompt")
-            best, shared = None, 0
-            for slot in list(self.slots.values()):  # live: _new_slot may have evicted one
-                if slot.seq in fresh:
-                    continue
-                length = _common_prefix(prompt, slot.tokens)
-                if length > shared:
-                    best, shared = slot, length
+            best, shared = self._longest_prefix(prompt, fresh)
+            unread = max(
+                (_common_prefix(prompt, self.slots[seq].tokens[:-1]) for seq in fresh), default=0
+            )
+            if unread - shared >= _SHARE_AFTER_READING:
+                # an earlier prompt of this call holds much more of this one than any cached
+                # prompt does (two paths from a question never read): read what is pending
+                # first, so this prompt shares it instead of reading it a second time
+                self.decode([span for span in spans if span.tokens], lambda outputs: None)
+                spans = [Span(span.seq, span.position + len(span.tokens), []) for span in spans]
+                fresh = {seq: len(self.slots[seq].tokens) - 1 for seq in fresh}
+                best, shared = self._longest_prefix(prompt, fresh)
             shared = min(shared, len(prompt) - 1)
-            extend = best is not None and (
-                shared >= len(best.tokens) - 1  # it is a prefix of this prompt, or this prompt
-                or not self._room_besides(best.seq)  # no other slot: give up its tail
+            extend = (
+                best is not None
+                and best.seq not in fresh  # its own prompt still needs it
+                and (
+                    shared >= len(best.tokens) - 1  # it is a prefix of this prompt, or this prompt
+                    or not self._room_besides(best.seq)  # no other slot: give up its tail
+                )
             )
             if best is not None and extend:
                 target = best
@@ -549,7 +569,7 @@ class LlamaCppContext:
                     lib.llama_memory_seq_cp(self.memory, best.seq, target.seq, 0, shared)
             target.tokens = list(prompt)
             target.used = self._clock
-            fresh.add(target.seq)
+            fresh[target.seq] = shared
             self._pinned.add(target.seq)
             spans.append(Span(target.seq, shared, prompt[shared:-1]))
             lasts.append(Span(target.seq, len(prompt) - 1, prompt[-1:], frozenset({0})))
@@ -563,6 +583,20 @@ class LlamaCppContext:
         self.decode([span for span in spans if span.tokens], lambda outputs: None)
         self.decode(lasts, ready)
         return [span.seq for span in lasts]
+
+    def _longest_prefix(self, prompt: Sequence[int], fresh: dict[int, int]) -> tuple[Any, int]:
+        """The slot sharing the longest prefix with ``prompt`` and its length, counting only the
+        cells already in the cache of this call's slots (``fresh``: seq -> cells). On a tie a
+        slot of an earlier call wins: it can be extended in place, as a cold call did."""
+        best, shared = None, 0
+        # a list (live: _new_slot may have evicted one), earlier calls' slots first
+        for slot in sorted(self.slots.values(), key=lambda slot: slot.seq in fresh):
+            length = _common_prefix(prompt, slot.tokens)
+            if slot.seq in fresh:
+                length = min(length, fresh[slot.seq])
+            if length > shared:
+                best, shared = slot, length
+        return best, shared
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
