@@ -461,6 +461,32 @@ def test_scores_repeat_exactly_from_the_cache_and_agree_across_interfaces(tiny_s
         tiny_scorer.score_last([QUESTION], [[]])
 
 
+def test_a_scorer_sharing_the_generators_context_reads_what_generation_read_once(tiny_model):
+    """``share_context=True``: the scorer finds the question the generator read, and the
+    generator then finds the path the scorer read; the scores are the scorer's own context's."""
+    from langgraph_specsearch.scorers.llamacpp import LlamaCppLikelihoodScorer
+
+    generator = _generator(tiny_model)
+    shared = LlamaCppLikelihoodScorer.from_generator(
+        generator, raw=True, share_context=True, reuse_generation=False
+    )
+    own = LlamaCppLikelihoodScorer.from_generator(
+        _generator(tiny_model), raw=True, n_ctx=2048, reuse_generation=False
+    )
+    assert shared.context is generator.context and own.context is not generator.context
+    generator.generate(QUESTION, [[]], [2], SAMPLED)  # the target writes the first step
+    question = generator.tokenize(generator.render_prompt(QUESTION, [], "\n\n"))
+    paths = [["two plus two", "is four"], ["two plus two", "is five"]]
+    before = generator.context.stats.reused
+    scores = shared.score_last([QUESTION] * 2, paths)
+    assert generator.context.stats.reused - before >= len(question) - 1
+    assert scores == pytest.approx(own.score_last([QUESTION] * 2, paths), abs=1e-4)
+    path = generator.tokenize(generator.render_prompt(QUESTION, paths[0][:1], "\n\n"))
+    generator.generate(QUESTION, [paths[0][:1]], [2], SAMPLED)  # correcting after that path
+    assert generator.last_details.prefill_tokens == 1  # its last token only: the rest cached
+    assert generator.last_details.reused_tokens == len(path) - 1
+
+
 def test_steps_the_scoring_model_wrote_are_scored_from_their_generation(tiny_model):
     """Free self-scoring on llama.cpp (issue 16): the generator keeps each delimiter-ended step's
     mean log-prob from the raw logits it sampled from, and the scorer uses it instead of a pass;

@@ -707,7 +707,8 @@ class LlamaCppThoughtGenerator:
             n_threads=n_threads,
             rows=self.max_batch_size,
             prefix_slots=prefix_cache_size,
-            max_outputs=self.max_batch_size,
+            # a row's logits per decode; more for a scorer sharing this context (every position)
+            max_outputs=max(self.max_batch_size, 128),
             flash_attn=flash_attn,
         )
         self.n_threads = self.context.n_threads

@@ -34,10 +34,15 @@ class LlamaCppLikelihoodScorer:
 
     Same definition and interfaces (``score_last``, ``score``, ``__call__``) as the transformers
     ``LikelihoodScorer``; see its docstring for the scale and for the bias toward the scoring
-    model's own steps. The scorer has its own context (KV cache) on the generator's weights and
-    takes the generator's lock, so scoring never evicts the generator's cached prompts and the two
-    never run at once. ``prefix_cache_size`` contexts stay cached; ``max_outputs`` caps the logits
-    rows of one llama.cpp call (each row is the vocabulary's size in floats: 0.6 MB for Qwen).
+    model's own steps. The scorer takes the generator's lock, so the two never run at once. By
+    default it has its own context (KV cache) on the generator's weights, so scoring never evicts
+    the generator's cached prompts; ``share_context=True`` scores in the generator's own context
+    instead: a step's context is the prompt the generator reads to write after it, so a node's
+    path read for scoring its drafts is found cached when the target then corrects them (and the
+    question the target read is not read again for scoring). ``prefix_cache_size``, ``n_ctx`` and
+    ``n_batch`` then come from the generator. ``prefix_cache_size`` contexts stay cached;
+    ``max_outputs`` caps the logits rows of one llama.cpp call (each row is the vocabulary's size
+    in floats: 0.6 MB for Qwen).
     """
 
     def __init__(
@@ -53,19 +58,24 @@ class LlamaCppLikelihoodScorer:
         max_outputs: int = 128,
         flash_attn: bool | None = False,
         reuse_generation: bool = True,
+        share_context: bool = False,
     ) -> None:
         self.generator = generator
         self.delimiter = delimiter
         self.raw = raw
-        self.context = LlamaCppContext(
-            generator.model,
-            n_ctx=n_ctx,
-            n_batch=n_batch,
-            n_threads=generator.n_threads,
-            rows=batch_size,
-            prefix_slots=prefix_cache_size,
-            max_outputs=max_outputs,
-            flash_attn=flash_attn,
+        self.context = (
+            generator.context
+            if share_context
+            else LlamaCppContext(
+                generator.model,
+                n_ctx=n_ctx,
+                n_batch=n_batch,
+                n_threads=generator.n_threads,
+                rows=batch_size,
+                prefix_slots=prefix_cache_size,
+                max_outputs=max_outputs,
+                flash_attn=flash_attn,
+            )
         )
         self.name = f"likelihood[{generator.name}]"
         self.last_seconds = 0.0
