@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from provenance import write_results
 
 from langgraph_specsearch.bench.data import load_jsonl, seeded_subset
 from langgraph_specsearch.generators.base import GenerationSettings
@@ -129,9 +130,7 @@ def main() -> None:
         ),
         "rows": rows,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in summary.items() if k != "rows"}, indent=2))
+    write_results(args.output, summary)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import subprocess
+from pathlib import Path
 from typing import Any
 
 
@@ -19,3 +21,11 @@ def provenance() -> dict[str, Any]:
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "commit": commit,
     }
+
+
+def write_results(path: Path, summary: dict[str, Any]) -> None:
+    """Write a benchmark's record (with its provenance) and print it without its rows."""
+    summary = {**summary, "provenance": provenance()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in summary.items() if k != "rows"}, indent=2))

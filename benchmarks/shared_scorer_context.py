@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from provenance import write_results
+
 from langgraph_specsearch.bench.data import default_problems_path, load_jsonl
 from langgraph_specsearch.bench.grading import answers_match
 from langgraph_specsearch.bench.runner import forget_between_runs
@@ -99,9 +101,7 @@ def main() -> None:
         "problems": len(rows),
         "rows": rows,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in summary.items() if k != "rows"}, indent=2))
+    write_results(args.output, summary)
 
 
 if __name__ == "__main__":
