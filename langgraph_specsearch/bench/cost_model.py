@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 from itertools import pairwise, product
 
 Outcome = tuple[int, ...]
@@ -114,6 +115,9 @@ class CallProfile:
     decode_seconds: Mapping[int, float]  # rows -> seconds per decode step
     prompt_seconds: float  # reading one distinct prompt (shared by its rows)
     fixed: float = 0.0
+    # a row that stops leaves the batch (llama.cpp, servers), so later steps decode fewer rows;
+    # False: every row is decoded until the longest stops (transformers' generate pads them)
+    rows_leave: bool = False
 
     def decode(self, rows: int) -> float:
         """Seconds of one decode step for ``rows`` rows: interpolated between measured sizes,
@@ -136,12 +140,27 @@ class CallProfile:
             return 0.0
         return self.fixed + prompts * self.prompt_seconds + tokens * self.decode(rows)
 
+    def call(self, rows: int, prompts: int, shape: SearchShape) -> float:
+        """Expected seconds of a search's call: ``rows`` thoughts of ``shape``'s lengths. The
+        call decodes until its longest row stops; where stopped rows leave the batch, each
+        stretch between two rows' ends is decoded at the rows still running."""
+        if rows <= 0:
+            return 0.0
+        if not self.rows_leave:
+            return self.seconds(rows, prompts, shape.call_tokens(rows))
+        steps = sum(
+            self.decode(running) * stretch
+            for running, stretch in running_rows(tuple(shape.length_spread), rows)
+        )
+        return self.fixed + prompts * self.prompt_seconds + shape.tokens_per_thought * steps
+
     def scaled(self, factor: float) -> CallProfile:
         """This profile ``factor`` times as costly (a what-if for a cheaper or dearer model)."""
-        return CallProfile(
-            {rows: s * factor for rows, s in self.decode_seconds.items()},
-            self.prompt_seconds * factor,
-            self.fixed * factor,
+        return replace(
+            self,
+            decode_seconds={rows: s * factor for rows, s in self.decode_seconds.items()},
+            prompt_seconds=self.prompt_seconds * factor,
+            fixed=self.fixed * factor,
         )
 
 
@@ -253,6 +272,35 @@ def expected_longest(spread: Sequence[float], rows: int) -> float:
     return sum(v * ((i / n) ** rows - ((i - 1) / n) ** rows) for i, v in enumerate(ordered, 1))
 
 
+@cache
+def running_rows(spread: tuple[float, ...], rows: int) -> tuple[tuple[int, float], ...]:
+    """``(rows still running, expected length of the stretch)`` for a call of ``rows`` draws
+    from ``spread`` (lengths in mean lengths), from the first row's end to the last's.
+
+    The k-th stretch runs from the (k-1)-th shortest row's end to the k-th's, with
+    ``rows - k + 1`` rows running; by linearity its expected length is the difference of the two
+    order statistics' expectations. With no spread every row has the mean length.
+    """
+    if not spread:
+        return ((rows, 1.0),) if rows > 0 else ()
+    ordered = sorted(spread)
+    n = len(ordered)
+
+    def at_most(k: int, share: float) -> float:
+        """P(the k-th smallest of ``rows`` draws is a value within the lowest ``share``)."""
+        return sum(
+            math.comb(rows, j) * share**j * (1.0 - share) ** (rows - j) for j in range(k, rows + 1)
+        )
+
+    def expected(k: int) -> float:
+        return sum(
+            v * (at_most(k, i / n) - at_most(k, (i - 1) / n)) for i, v in enumerate(ordered, 1)
+        )
+
+    ends = [0.0] + [expected(k) for k in range(1, rows + 1)]
+    return tuple((rows - k + 1, ends[k] - ends[k - 1]) for k in range(1, rows + 1))
+
+
 def target_step_seconds(
     pair: PairProfile, shape: SearchShape, nodes: int, *, first: bool = False
 ) -> float:
@@ -260,7 +308,7 @@ def target_step_seconds(
     pass (where one is needed) reads the question's prompt on the ``first`` step, else the
     nodes' newest thoughts."""
     rows = nodes * shape.width
-    cost = pair.target.seconds(rows, nodes, shape.call_tokens(rows))
+    cost = pair.target.call(rows, nodes, shape)
     cost += pair.score_target(rows, shape.tokens_per_thought)
     reads = (
         shape.prompt_tokens * pair.prompt_token
@@ -278,7 +326,7 @@ def spec_step_seconds(
     ``first`` is the first drafted step: where the target's warm-up step was scored for free
     (no pass), the scorer has not read the question yet and reads the nodes' whole contexts."""
     drafts = nodes * shape.n_drafts
-    cost = pair.drafter.seconds(drafts, nodes, shape.call_tokens(drafts))
+    cost = pair.drafter.call(drafts, nodes, shape)
     cost += pair.score(drafts, shape.tokens_per_thought)
     unread = 1.0 - pair.pass_share(shape.width) if first else 0.0  # the warm-up took no pass
     cost += unread * pair.read_contexts(shape, nodes, cold=True)
@@ -289,7 +337,7 @@ def spec_step_seconds(
         left = [slots for slots, _ in combo]
         rows = sum(left)
         if rows and probability:
-            call = pair.target.seconds(rows, sum(1 for s in left if s), shape.call_tokens(rows))
+            call = pair.target.call(rows, sum(1 for s in left if s), shape)
             cost += probability * (call + pair.score_target(rows, shape.tokens_per_thought))
     return cost
 

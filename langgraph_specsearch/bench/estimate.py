@@ -148,7 +148,8 @@ def _profile_from_calls(
         intercepts[prompts].append(s1 - slope * n1)
     one, two = median(intercepts[1]), median(intercepts[2] or intercepts[1])
     prompt_seconds = max(two - one, 0.0) or max(one, 0.0)
-    return CallProfile(decode, prompt_seconds, max(one - prompt_seconds, 0.0))
+    leave = bool(getattr(generator, "rows_leave", False))
+    return CallProfile(decode, prompt_seconds, max(one - prompt_seconds, 0.0), rows_leave=leave)
 
 
 def measure_scorer(
@@ -286,7 +287,11 @@ def pair_from_estimate(estimate: dict[str, Any]) -> PairProfile:
 
     def call(row: dict[str, Any]) -> CallProfile:
         decode = {int(k): float(v) for k, v in row["decode_seconds"].items()}
-        return CallProfile(decode, float(row["prompt_seconds"]), float(row.get("fixed", 0.0)))
+        # estimates from before ``rows_leave`` was recorded: llama.cpp's rows always left
+        leave = row.get("rows_leave", estimate.get("engine") == "llamacpp")
+        return CallProfile(
+            decode, float(row["prompt_seconds"]), float(row.get("fixed", 0.0)), bool(leave)
+        )
 
     return PairProfile(
         call(profile["drafter"]),

@@ -680,6 +680,10 @@ class LlamaCppThoughtGenerator:
     the CPU, or for llama.cpp's GPU when layers are offloaded; :func:`.merging.device_queue`).
     """
 
+    # a row that stops leaves the batch: later decode steps run the rows still writing (the
+    # cost model prices a call by the rows running, not by its longest row times all rows)
+    rows_leave = True
+
     def __init__(
         self,
         model: LlamaCppModel,

@@ -156,6 +156,47 @@ def test_the_drafter_and_target_are_timed_side_by_side() -> None:
     assert len({shape[1:] for shape in log[2:]}) == 6  # (1, 3, 6 rows) x (8, 24 tokens)
 
 
+def test_an_engine_whose_stopped_rows_leave_the_batch_is_priced_by_the_rows_running() -> None:
+    """Lengths 10 and 30 (spread 0.5 and 1.5): of two rows the shorter ends after 0.75 mean
+    lengths on average and the longer after 1.25; between the two ends one row runs. A decode
+    step costing 1 s per row then costs each row its own length: the sum of the lengths."""
+    from dataclasses import replace
+
+    from langgraph_specsearch.bench.cost_model import expected_longest, running_rows
+
+    spread = (0.5, 1.5)
+    assert running_rows(spread, 2) == pytest.approx([(2, 0.75), (1, 0.5)])
+    for rows in (1, 3, 6):
+        stretches = running_rows(spread, rows)
+        assert [running for running, _ in stretches] == list(range(rows, 0, -1))
+        assert sum(s for _, s in stretches) == pytest.approx(expected_longest(spread, rows))
+    assert running_rows((), 6) == ((6, 1.0),)
+    per_row = CallProfile({1: 1.0, 6: 6.0}, prompt_seconds=0.5, fixed=0.05, rows_leave=True)
+    shape = replace(SHAPE, length_spread=spread)
+    assert per_row.call(6, 2, shape) == pytest.approx(0.05 + 1.0 + 6 * 20)
+    padded = replace(per_row, rows_leave=False)  # every row runs as long as the longest
+    assert padded.call(6, 2, shape) == pytest.approx(padded.seconds(6, 2, shape.call_tokens(6)))
+    assert per_row.call(6, 2, SHAPE) == pytest.approx(padded.call(6, 2, SHAPE))  # equal lengths
+
+
+class Leaving(Simulated):
+    rows_leave = True
+
+
+def test_the_estimate_records_whether_stopped_rows_leave_the_batch() -> None:
+    from langgraph_specsearch.bench.estimate import pair_from_estimate
+
+    clock = Clock()
+    leaving, padded = measure_call_profiles(
+        [Leaving("small", clock, DRAFTER), Simulated("big", clock, TARGET)], clock=clock
+    )
+    assert (leaving.rows_leave, padded.rows_leave) == (True, False)
+    row = {"decode_seconds": {"1": 0.1}, "prompt_seconds": 0.5}  # written before rows_leave
+    old = {"profile": {"drafter": row, "target": row, "score_fixed": 0.0, "score_row": 0.0}}
+    assert pair_from_estimate({**old, "engine": "llamacpp"}).target.rows_leave
+    assert not pair_from_estimate({**old, "engine": "transformers"}).target.rows_leave
+
+
 class PromptCaching(Simulated):
     """A simulated engine that keeps prompts between calls (as llama.cpp does): a prompt it
     has read costs nothing the next time, until its cache is cleared."""
