@@ -44,8 +44,9 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    drafter, target, own = load_real_models("likelihood-target", engine="llamacpp")
-    shared = LlamaCppLikelihoodScorer.from_generator(target, share_context=True)
+    drafter, target, shared = load_real_models("likelihood-target", engine="llamacpp")
+    assert shared.context is target.context  # the default since this script measured it
+    own = LlamaCppLikelihoodScorer.from_generator(target, share_context=False)
     config = SpecSearchConfig(mode="specsearch", beam_width=2, width=3, n_drafts=3)
     arms = {
         name: SpecSearch(drafter=drafter, target=target, scorer=scorer, config=config)

@@ -462,16 +462,15 @@ def test_scores_repeat_exactly_from_the_cache_and_agree_across_interfaces(tiny_s
 
 
 def test_a_scorer_sharing_the_generators_context_reads_what_generation_read_once(tiny_model):
-    """``share_context=True``: the scorer finds the question the generator read, and the
-    generator then finds the path the scorer read; the scores are the scorer's own context's."""
+    """``share_context=True`` (the default): the scorer finds the question the generator read,
+    and the generator then finds the path the scorer read; the scores are those of a scorer
+    with a context of its own (``share_context=False``)."""
     from langgraph_specsearch.scorers.llamacpp import LlamaCppLikelihoodScorer
 
     generator = _generator(tiny_model)
-    shared = LlamaCppLikelihoodScorer.from_generator(
-        generator, raw=True, share_context=True, reuse_generation=False
-    )
+    shared = LlamaCppLikelihoodScorer.from_generator(generator, raw=True, reuse_generation=False)
     own = LlamaCppLikelihoodScorer.from_generator(
-        _generator(tiny_model), raw=True, n_ctx=2048, reuse_generation=False
+        _generator(tiny_model), raw=True, n_ctx=2048, reuse_generation=False, share_context=False
     )
     assert shared.context is generator.context and own.context is not generator.context
     generator.generate(QUESTION, [[]], [2], SAMPLED)  # the target writes the first step
