@@ -57,6 +57,16 @@ def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _serve(tmp_path_factory, {"width": 3, "n_drafts": 4, "max_depth": 6})
+
+
+@pytest.fixture(scope="module")
+def mcts_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _serve(tmp_path_factory, {"search": "mcts", "width": 2, "n_drafts": 3})
+
+
+def _serve(tmp_path_factory: pytest.TempPathFactory, config: dict[str, object]) -> Iterator[str]:
+    """`langgraph dev` on a free loopback port serving the graph built with ``config``."""
     tmp_path = tmp_path_factory.mktemp("langgraph_dev")
     cli = _cli()
     if cli is None:
@@ -69,7 +79,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "LANGSMITH_TRACING": "false",
         "LANGCHAIN_TRACING_V2": "false",
         "SPECSEARCH_MODELS": "fake",
-        "SPECSEARCH_CONFIG": json.dumps({"width": 3, "n_drafts": 4, "max_depth": 6}),
+        "SPECSEARCH_CONFIG": json.dumps(config),
     }
     env.pop("LANGSMITH_API_KEY", None)
     log = tmp_path / "server.log"
@@ -145,3 +155,23 @@ def test_a_server_run_tunes_its_settings_and_bad_ones_are_refused(server: str) -
             context={"beam_width": 9},
             raise_error=True,
         )
+
+
+def test_studio_shows_an_mcts_run(mcts_server: str) -> None:
+    """A server started with ``SPECSEARCH_CONFIG='{"search": "mcts"}'`` runs MCTS: its stage
+    events name the MCTS nodes, and the tree Studio shows carries visits and values."""
+    client = langgraph_sdk.get_sync_client(url=mcts_server)
+    thread = client.threads.create()
+    stages = [
+        part.data["stage"]
+        for part in client.runs.stream(
+            thread["thread_id"], "specsearch", input={"question": QUESTION}, stream_mode="custom"
+        )
+        if part.event == "custom"
+    ]
+    assert {"select_leaf", "draft", "backup", "choose_move"} <= set(stages)
+    state = client.threads.get_state(thread["thread_id"])["values"]
+    assert state["answer"] == "9901"
+    root = state["nodes"]["root"]
+    assert root["visits"] > 0 and root["value"] is not None
+    assert state["mcts"] is not None
