@@ -118,6 +118,10 @@ class CallProfile:
     # a row that stops leaves the batch (llama.cpp, servers), so later steps decode fewer rows;
     # False: every row is decoded until the longest stops (transformers' generate pads them)
     rows_leave: bool = False
+    # reading a problem's question the first time, on an engine that keeps prompts between
+    # calls (llama.cpp): paid by the model's first call on a problem; later calls read only
+    # the thoughts they have not seen (``prompt_seconds`` per prompt)
+    cold_seconds: float = 0.0
 
     def decode(self, rows: int) -> float:
         """Seconds of one decode step for ``rows`` rows: interpolated between measured sizes,
@@ -161,6 +165,7 @@ class CallProfile:
             decode_seconds={rows: s * factor for rows, s in self.decode_seconds.items()},
             prompt_seconds=self.prompt_seconds * factor,
             fixed=self.fixed * factor,
+            cold_seconds=self.cold_seconds * factor,
         )
 
 
@@ -315,7 +320,8 @@ def target_step_seconds(
         if first
         else pair.read_contexts(shape, nodes, cold=False)
     )
-    return cost + pair.pass_share(rows) * reads
+    cold = pair.target.cold_seconds if first else 0.0  # the question, read once per problem
+    return cost + cold + pair.pass_share(rows) * reads
 
 
 def spec_step_seconds(
@@ -327,6 +333,7 @@ def spec_step_seconds(
     (no pass), the scorer has not read the question yet and reads the nodes' whole contexts."""
     drafts = nodes * shape.n_drafts
     cost = pair.drafter.call(drafts, nodes, shape)
+    cost += pair.drafter.cold_seconds if first else 0.0  # the drafter's first read of the question
     cost += pair.score(drafts, shape.tokens_per_thought)
     unread = 1.0 - pair.pass_share(shape.width) if first else 0.0  # the warm-up took no pass
     cost += unread * pair.read_contexts(shape, nodes, cold=True)

@@ -64,21 +64,26 @@ class Estimate:
 
 
 def _timed_call(
-    generator: Any, counts: list[int], tokens: int, clock: Clock, seed: int
+    generator: Any,
+    paths: Sequence[Sequence[str]],
+    counts: Sequence[int],
+    tokens: int,
+    clock: Clock,
+    seed: int,
+    question: str = QUESTION,
 ) -> tuple[float, int]:
-    """Seconds of one call and the decode steps it took (its longest row), from a cold prompt
-    cache: an engine that keeps prompts between calls (llama.cpp) would otherwise read them
-    for free from the second round on, and the fastest round would cost no prompt at all."""
-    clear = getattr(generator, "clear_prefix_cache", None)
-    if callable(clear):
-        clear()
-    paths = [list(path) for path, count in zip(PATHS, counts, strict=True) if count]
-    rows = [count for count in counts if count]
+    """Seconds of one call and the decode steps it took (its longest row)."""
     settings = GenerationSettings(delimiter="", max_new_tokens=tokens, temperature=0.7, seed=seed)
     start = clock()
-    groups = generator.generate(QUESTION, paths, rows, settings)
+    groups = generator.generate(question, [list(p) for p in paths], list(counts), settings)
     elapsed = clock() - start
     return elapsed, max((t.tokens for group in groups for t in group), default=tokens)
+
+
+def _read(generator: Any, paths: Sequence[Sequence[str]], question: str = QUESTION) -> None:
+    """Read ``paths`` into an engine's prompt cache (untimed): what a search step finds cached."""
+    settings = GenerationSettings(delimiter="", max_new_tokens=1, temperature=0.7, seed=0)
+    generator.generate(question, [list(p) for p in paths], [1] * len(paths), settings)
 
 
 def measure_call_profile(
@@ -98,6 +103,7 @@ def measure_call_profiles(
     tokens: tuple[int, int] = (8, 24),
     rounds: int = 2,
     clock: Clock = time.perf_counter,
+    question: str | None = None,
 ) -> list[CallProfile]:
     """The call costs of several models (the drafter and the target), measured side by side.
 
@@ -108,23 +114,68 @@ def measure_call_profiles(
     that minute. The fastest time of each call is kept: on a shared machine other work only ever
     adds time, so the minimum is the call's own cost (a median of two rounds is their mean, and
     one disturbed call moved it).
+
+    A prompt is timed as a search step meets it: its path read before (untimed), a thought
+    never seen added, so an engine that keeps prompts between calls (llama.cpp) reads only that
+    thought, and one that does not (transformers) reads it all. Reading a problem's question
+    the first time, which such an engine pays once per problem, is timed apart on ``question``
+    (a real problem's): a call from an emptied cache less the same call once the question is
+    cached (``cold_seconds``; 0 for engines that keep nothing between calls).
     """
     shapes = [(rows, prompts) for rows in batch_sizes for prompts in ((1, 2) if rows > 1 else (1,))]
     fastest: list[dict[tuple[int, int, int], tuple[float, int]]] = [{} for _ in generators]
+    serial = iter(range(1, 1_000_000))
+
+    def fresh(prompts: int) -> list[list[str]]:
+        """Each path extended by a thought no call has read yet."""
+        n = next(serial)
+        return [[*PATHS[i], f"Then {n} more rolls come out of the oven ({i})."] for i in range(2)][
+            :prompts
+        ]
+
     for generator in generators:
-        _timed_call(generator, [1, 0], 2, clock, seed=1)  # one-off costs (first call, caches)
+        _timed_call(generator, PATHS[:1], [1], 2, clock, seed=1)  # one-off costs (first call)
     for rows, prompts in shapes:
-        counts = [rows, 0] if prompts == 1 else [rows - rows // 2, rows // 2]
+        counts = [rows] if prompts == 1 else [rows - rows // 2, rows // 2]
         for round_index in range(rounds):
             for t in tokens if round_index % 2 == 0 else tokens[::-1]:
+                paths = fresh(prompts)
+                for generator in generators:
+                    _read(generator, PATHS[:prompts])
                 for generator, best in zip(generators, fastest, strict=True):
-                    timed = _timed_call(generator, counts, t, clock, seed=100 + round_index)
+                    timed = _timed_call(generator, paths, counts, t, clock, seed=100 + round_index)
                     key = (rows, prompts, t)
                     best[key] = min(best.get(key, timed), timed)
-    return [
+    profiles = [
         _profile_from_calls(generator, best, shapes, tokens)
         for generator, best in zip(generators, fastest, strict=True)
     ]
+    if question is None:
+        return profiles
+    colds = [_cold_seconds(g, question, tokens[0], rounds, clock, fresh) for g in generators]
+    return [replace(p, cold_seconds=c) for p, c in zip(profiles, colds, strict=True)]
+
+
+def _cold_seconds(
+    generator: Any,
+    question: str,
+    tokens: int,
+    rounds: int,
+    clock: Clock,
+    fresh: Callable[[int], list[list[str]]],
+) -> float:
+    """Reading ``question``'s prompt the first time: a call from an emptied cache less the same
+    call with the question cached, fastest of ``rounds`` each (0 without a prompt cache)."""
+    clear = getattr(generator, "clear_prefix_cache", None)
+    if not callable(clear):
+        return 0.0
+    cold, warm = math.inf, math.inf
+    for round_index in range(rounds):
+        clear()
+        seed = 200 + round_index
+        cold = min(cold, _timed_call(generator, fresh(1), [1], tokens, clock, seed, question)[0])
+        warm = min(warm, _timed_call(generator, fresh(1), [1], tokens, clock, seed, question)[0])
+    return max(cold - warm, 0.0)
 
 
 def _profile_from_calls(
@@ -290,7 +341,11 @@ def pair_from_estimate(estimate: dict[str, Any]) -> PairProfile:
         # estimates from before ``rows_leave`` was recorded: llama.cpp's rows always left
         leave = row.get("rows_leave", estimate.get("engine") == "llamacpp")
         return CallProfile(
-            decode, float(row["prompt_seconds"]), float(row.get("fixed", 0.0)), bool(leave)
+            decode,
+            float(row["prompt_seconds"]),
+            float(row.get("fixed", 0.0)),
+            bool(leave),
+            float(row.get("cold_seconds", 0.0)),
         )
 
     return PairProfile(
@@ -424,7 +479,11 @@ def estimate(
         score_fixed, score_row = measure_scorer(scorer, clock=clock)
         by_token = TokenScoring(score_fixed, score_row, 0.0, 0.0, 0.0)
     drafter_profile, target_profile = measure_call_profiles(
-        [drafter, target], sizes, rounds=rounds, clock=clock
+        [drafter, target],
+        sizes,
+        rounds=rounds,
+        clock=clock,
+        question=questions[0] if questions else None,
     )
     pair = PairProfile(
         drafter=drafter_profile,

@@ -153,7 +153,8 @@ def test_the_drafter_and_target_are_timed_side_by_side() -> None:
     assert target.decode_seconds == pytest.approx(TARGET.decode_seconds)
     assert [name for name, _, _ in log] == ["small", "big"] * (len(log) // 2)
     assert all(log[i][1:] == log[i + 1][1:] for i in range(0, len(log), 2))
-    assert len({shape[1:] for shape in log[2:]}) == 6  # (1, 3, 6 rows) x (8, 24 tokens)
+    timed = {shape[1:] for shape in log[2:] if shape[2] > 1}  # not the untimed path reads
+    assert len(timed) == 6  # (1, 3, 6 rows) x (8, 24 tokens)
 
 
 def test_an_engine_whose_stopped_rows_leave_the_batch_is_priced_by_the_rows_running() -> None:
@@ -213,6 +214,52 @@ class PromptCaching(Simulated):
         self.cached.update(read)
         self.clock.now -= (len(paths) - len(read)) * self.profile.prompt_seconds
         return super().generate(question, paths, counts, settings)
+
+
+class QuestionCaching(Simulated):
+    """An engine that keeps prompts between calls (llama.cpp): its first call on a question
+    after the cache was emptied also reads the question, ``question_seconds`` more; every
+    prompt still costs ``prompt_seconds`` (each call adds a thought never read)."""
+
+    question_seconds = 1.5
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.read: set[str] = set()
+
+    def clear_prefix_cache(self) -> None:
+        self.read.clear()
+
+    def generate(self, question, paths, counts, settings):  # type: ignore[no-untyped-def]
+        if question not in self.read:
+            self.read.add(question)
+            self.clock.now += self.question_seconds
+        return super().generate(question, paths, counts, settings)
+
+
+def test_a_question_read_once_per_problem_is_timed_apart_from_the_prompts() -> None:
+    """The question's cold read is measured on the problem's own question and charged once: to
+    AR's first step, and to SpecSearch's first drafted step for the drafter."""
+    from dataclasses import replace
+
+    clock = Clock()
+    drafter, target = measure_call_profiles(
+        [QuestionCaching("small", clock, DRAFTER), QuestionCaching("big", clock, TARGET)],
+        clock=clock,
+        question="How many eggs are left?",
+    )
+    assert (target.cold_seconds, drafter.cold_seconds) == pytest.approx((1.5, 1.5))
+    assert (target.prompt_seconds, target.fixed) == pytest.approx((0.5, 0.05))
+    assert target.decode_seconds == pytest.approx(TARGET.decode_seconds)
+    nothing = measure_call_profiles([Simulated("t", clock, TARGET)], clock=clock, question="Q?")
+    assert nothing[0].cold_seconds == 0.0  # no prompt cache: every call reads everything
+    cold = replace(
+        PAIR, drafter=replace(DRAFTER, cold_seconds=2.0), target=replace(TARGET, cold_seconds=3.0)
+    )
+    ar = predict_problem_seconds(cold, SHAPE, "target_only")
+    assert ar == pytest.approx(predict_problem_seconds(PAIR, SHAPE, "target_only") + 3.0)
+    spec = predict_problem_seconds(cold, SHAPE, "specsearch", 0.5)
+    assert spec == pytest.approx(predict_problem_seconds(PAIR, SHAPE, "specsearch", 0.5) + 5.0)
 
 
 def test_prompts_are_timed_cold_on_an_engine_that_caches_them() -> None:
