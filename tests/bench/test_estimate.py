@@ -216,23 +216,16 @@ class PromptCaching(Simulated):
         return super().generate(question, paths, counts, settings)
 
 
-class QuestionCaching(Simulated):
-    """An engine that keeps prompts between calls (llama.cpp): its first call on a question
-    after the cache was emptied also reads the question, ``question_seconds`` more; every
-    prompt still costs ``prompt_seconds`` (each call adds a thought never read)."""
+class QuestionCaching(PromptCaching):
+    """Also reads the question on its first call after the cache was emptied,
+    ``question_seconds`` more (a cached path still costs nothing; the estimate's timed calls
+    each add a thought never read)."""
 
     question_seconds = 1.5
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.read: set[str] = set()
-
-    def clear_prefix_cache(self) -> None:
-        self.read.clear()
-
     def generate(self, question, paths, counts, settings):  # type: ignore[no-untyped-def]
-        if question not in self.read:
-            self.read.add(question)
+        if f"question: {question}" not in self.cached:
+            self.cached.add(f"question: {question}")
             self.clock.now += self.question_seconds
         return super().generate(question, paths, counts, settings)
 
