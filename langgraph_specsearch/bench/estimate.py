@@ -472,8 +472,10 @@ def estimate(
     """Measure the pair and a few SpecSearch runs on ``questions``; predict and recommend."""
     from langgraph_specsearch.runnable import SpecSearch
 
-    largest = config.beam_width * max(config.drafts_per_node, config.width)
-    sizes = sorted({1, config.width, largest})
+    # measured up to the rows the recommendation weighs (M = N and M = 2N drafts per node):
+    # decode costs extrapolated beyond the measured sizes went 2x astray at M = 2N
+    largest = config.beam_width * max(config.drafts_per_node, 2 * config.width)
+    sizes = sorted({1, config.width, config.beam_width * config.width, largest})
     by_token = measure_token_scoring(scorer, clock=clock)
     if by_token is None:
         score_fixed, score_row = measure_scorer(scorer, clock=clock)

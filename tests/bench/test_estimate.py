@@ -325,7 +325,9 @@ def test_estimate_measures_runs_and_predicts() -> None:
     found = _simulated_estimate(max_depth=4)
     assert found.measured["acceptance"] == pytest.approx(1.0)  # drafts outscore the target
     assert found.measured["tokens_per_thought"] == pytest.approx(20.0)
-    assert found.profile["target"]["decode_seconds"] == pytest.approx(TARGET.decode_seconds)
+    decode = found.profile["target"]["decode_seconds"]
+    assert sorted(decode) == [1, 3, 6, 12]  # up to B x 2N rows: M = 2N is weighed too
+    assert decode == pytest.approx({rows: TARGET.decode(rows) for rows in decode})
     assert found.recommended["mode"] == "specsearch"
 
 
