@@ -10,6 +10,7 @@ honours ``max_new_tokens`` with an empty delimiter (every backend of this packag
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -124,13 +125,15 @@ def measure_call_profiles(
     """
     shapes = [(rows, prompts) for rows in batch_sizes for prompts in ((1, 2) if rows > 1 else (1,))]
     fastest: list[dict[tuple[int, int, int], tuple[float, int]]] = [{} for _ in generators]
-    serial = iter(range(1, 1_000_000))
+    serial = itertools.count(1)
+    # only an engine that keeps prompts between calls has a path to find cached
+    caching = [g for g in generators if callable(getattr(g, "clear_prefix_cache", None))]
 
     def fresh(prompts: int) -> list[list[str]]:
         """Each path extended by a thought no call has read yet."""
         n = next(serial)
-        return [[*PATHS[i], f"Then {n} more rolls come out of the oven ({i})."] for i in range(2)][
-            :prompts
+        return [
+            [*PATHS[i], f"Then {n} more rolls come out of the oven ({i})."] for i in range(prompts)
         ]
 
     for generator in generators:
@@ -140,7 +143,7 @@ def measure_call_profiles(
         for round_index in range(rounds):
             for t in tokens if round_index % 2 == 0 else tokens[::-1]:
                 paths = fresh(prompts)
-                for generator in generators:
+                for generator in caching:
                     _read(generator, PATHS[:prompts])
                 for generator, best in zip(generators, fastest, strict=True):
                     timed = _timed_call(generator, paths, counts, t, clock, seed=100 + round_index)
