@@ -184,6 +184,10 @@ class PairProfile:
     # the share of the target's thoughts whose free score applies; the rest need a pass (a step
     # whose end merged with the delimiter, as Qwen's ".\n\n", was read differently)
     free_share: float = 1.0
+    # the scorer reads the target's KV cache (llama.cpp's likelihood scorer by default): the
+    # question and the warm-up's thoughts the target read and wrote are found cached, so the
+    # first drafted step reads only each node's newest thought, as later steps do
+    shared_cache: bool = False
     # scoring priced by tokens (0: by rows only, as estimates before these were measured): each
     # token of a scored thought, each token of a node's newest thought read as context, and each
     # token of a question's prompt read cold (the scorer's first call on a question)
@@ -230,6 +234,47 @@ class PairProfile:
     def cost_ratio(self, rows: int = 6, tokens: float = 32) -> float:
         """How many times cheaper the drafter's call is than the target's, at one step's size."""
         return self.target.seconds(rows, 2, tokens) / self.drafter.seconds(rows, 2, tokens)
+
+
+def mean_pair(pairs: Sequence[PairProfile]) -> PairProfile:
+    """The mean of several measurements of one pair (say, estimates taken before and after a
+    run): every cost averaged, each decode step at every batch size any of them measured. A
+    machine whose speed drifts is then priced at its average over the span, not at one end."""
+    if not pairs:
+        raise ValueError("need at least one measured pair to average")
+    for name in ("engine", "self_scored", "shared_cache"):
+        if len({getattr(pair, name) for pair in pairs}) > 1:
+            raise ValueError(f"cannot average pairs measured with different {name}")
+
+    def mean(values: Sequence[float]) -> float:
+        return sum(values) / len(values)
+
+    def call(profiles: Sequence[CallProfile]) -> CallProfile:
+        if len({profile.rows_leave for profile in profiles}) > 1:
+            raise ValueError("cannot average calls of engines whose stopped rows differ")
+        sizes = sorted({rows for profile in profiles for rows in profile.decode_seconds})
+        return replace(
+            profiles[0],
+            decode_seconds={rows: mean([p.decode(rows) for p in profiles]) for rows in sizes},
+            prompt_seconds=mean([p.prompt_seconds for p in profiles]),
+            fixed=mean([p.fixed for p in profiles]),
+            cold_seconds=mean([p.cold_seconds for p in profiles]),
+        )
+
+    costs = (
+        "score_fixed",
+        "score_row",
+        "free_share",
+        "score_token",
+        "context_token",
+        "prompt_token",
+    )
+    return replace(
+        pairs[0],
+        drafter=call([pair.drafter for pair in pairs]),
+        target=call([pair.target for pair in pairs]),
+        **{name: mean([getattr(pair, name) for pair in pairs]) for name in costs},
+    )
 
 
 @dataclass(frozen=True)
@@ -317,7 +362,7 @@ def target_step_seconds(
     cost += pair.score_target(rows, shape.tokens_per_thought)
     reads = (
         shape.prompt_tokens * pair.prompt_token
-        if first
+        if first and not pair.shared_cache
         else pair.read_contexts(shape, nodes, cold=False)
     )
     cold = pair.target.cold_seconds if first else 0.0  # the question, read once per problem
@@ -335,7 +380,8 @@ def spec_step_seconds(
     cost = pair.drafter.call(drafts, nodes, shape)
     cost += pair.drafter.cold_seconds if first else 0.0  # the drafter's first read of the question
     cost += pair.score(drafts, shape.tokens_per_thought)
-    unread = 1.0 - pair.pass_share(shape.width) if first else 0.0  # the warm-up took no pass
+    # the warm-up took no pass, and the scorer has no cache of the target's to find it in
+    unread = 1.0 - pair.pass_share(shape.width) if first and not pair.shared_cache else 0.0
     cost += unread * pair.read_contexts(shape, nodes, cold=True)
     cost += (1.0 - unread) * pair.read_contexts(shape, nodes, cold=False)
     per_node = rejected_slots_distribution(acceptance, shape.n_drafts, shape.width)
@@ -368,7 +414,8 @@ def predict_problem_seconds(
         rest = spec_step_seconds(pair, shape, acceptance, beams)
         return first + opening + (later - 1.0) * rest
     if mode == "drafter_only":
-        alone = replace(pair, target=pair.drafter, self_scored=False)  # its thoughts are scored
+        # its thoughts are scored, in a cache the drafter's calls never filled
+        alone = replace(pair, target=pair.drafter, self_scored=False, shared_cache=False)
         return target_step_seconds(alone, shape, 1, first=True) + later * target_step_seconds(
             alone, shape, beams
         )

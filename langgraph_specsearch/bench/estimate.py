@@ -187,8 +187,10 @@ def _profile_from_calls(
     shapes: Sequence[tuple[int, int]],
     tokens: tuple[int, int],
 ) -> CallProfile:
-    """Decode per step from the two lengths' difference; prompt and fixed costs from the rest."""
-    decode: dict[int, float] = {}
+    """Decode per step from the two lengths' difference, averaged over the shapes of one row
+    count (one prompt and two: the same decode, timed twice); prompt and fixed costs from the
+    rest."""
+    slopes: dict[int, list[float]] = {}
     intercepts: dict[int, list[float]] = {1: [], 2: []}
     for rows, prompts in shapes:
         (s1, n1), (s2, n2) = (fastest[(rows, prompts, t)] for t in tokens)
@@ -198,11 +200,12 @@ def _profile_from_calls(
                 "max_new_tokens was: it cannot be profiled (does it honour the limit?)"
             )
         slope = (s2 - s1) / (n2 - n1)
-        decode.setdefault(rows, slope)
+        slopes.setdefault(rows, []).append(slope)
         intercepts[prompts].append(s1 - slope * n1)
     one, two = median(intercepts[1]), median(intercepts[2] or intercepts[1])
     prompt_seconds = max(two - one, 0.0) or max(one, 0.0)
     leave = bool(getattr(generator, "rows_leave", False))
+    decode = {rows: sum(values) / len(values) for rows, values in slopes.items()}
     return CallProfile(decode, prompt_seconds, max(one - prompt_seconds, 0.0), rows_leave=leave)
 
 
@@ -335,6 +338,13 @@ def shape_from_runs(results: Sequence[Any], config: SpecSearchConfig) -> tuple[S
     return shape, (accepted / drafted if drafted else 0.0)
 
 
+def shares_cache(scorer: Any, target: Any) -> bool:
+    """Whether ``scorer`` scores in ``target``'s own KV cache (llama.cpp's likelihood scorer
+    with ``share_context``, the default), finding what the target read there."""
+    context = getattr(scorer, "context", None)
+    return context is not None and context is getattr(target, "context", None)
+
+
 def pair_from_estimate(estimate: dict[str, Any]) -> PairProfile:
     """The measured pair back from an estimate's JSON (``specsearch estimate --json``)."""
     profile = estimate["profile"]
@@ -358,6 +368,7 @@ def pair_from_estimate(estimate: dict[str, Any]) -> PairProfile:
         float(profile["score_row"]),
         engine=estimate.get("engine", "unknown"),
         self_scored=bool(profile.get("self_scored", False)),
+        shared_cache=bool(profile.get("shared_cache", False)),
         free_share=float(profile.get("free_share", 1.0)),
         score_token=float(profile.get("score_token", 0.0)),
         context_token=float(profile.get("context_token", 0.0)),
@@ -408,6 +419,7 @@ def build_estimate(
             "score_row": pair.score_row,
             "self_scored": pair.self_scored,
             "free_share": pair.free_share,
+            "shared_cache": pair.shared_cache,
             "score_token": pair.score_token,
             "context_token": pair.context_token,
             "prompt_token": pair.prompt_token,
@@ -497,6 +509,7 @@ def estimate(
         score_row=by_token.row,
         engine=engine,
         self_scored=scores_itself(scorer, target),
+        shared_cache=shares_cache(scorer, target),
         score_token=by_token.token,
         context_token=by_token.context_token,
         prompt_token=by_token.prompt_token,

@@ -78,3 +78,45 @@ def test_acceptance_needed_bisects_and_says_when_unreachable() -> None:
     assert acceptance_needed(speedup, 1.2) == pytest.approx(0.7, abs=1e-3)
     assert acceptance_needed(speedup, 0.4) == 0.0
     assert acceptance_needed(speedup, 1.8) is None
+
+
+def test_pairs_measured_at_both_ends_of_a_run_are_averaged() -> None:
+    """Every cost is the mean of the measurements; a batch size only one of them measured is
+    read from the other's interpolation, and pairs of different engines are refused."""
+    from dataclasses import replace
+
+    from langgraph_specsearch.bench.cost_model import CallProfile, PairProfile, mean_pair
+
+    slow = PairProfile(
+        CallProfile({1: 0.02, 6: 0.08}, 0.1, 0.01, rows_leave=True, cold_seconds=0.6),
+        CallProfile({1: 0.04, 6: 0.14}, 0.2, 0.02, rows_leave=True, cold_seconds=1.2),
+        score_fixed=0.06,
+        score_row=0.0,
+        engine="llamacpp",
+        score_token=0.008,
+        context_token=0.007,
+        prompt_token=0.004,
+    )
+    fast = replace(
+        slow,
+        drafter=CallProfile({1: 0.01, 12: 0.12}, 0.05, 0.0, rows_leave=True, cold_seconds=0.4),
+        score_fixed=0.04,
+        score_token=0.006,
+        prompt_token=0.002,
+    )
+    both = mean_pair([slow, fast])
+    assert both.drafter.decode_seconds == pytest.approx(
+        {1: 0.015, 6: (0.08 + 0.06) / 2, 12: (0.08 + 6 * 0.012 + 0.12) / 2}
+    )
+    assert (both.drafter.prompt_seconds, both.drafter.fixed, both.drafter.cold_seconds) == (
+        pytest.approx((0.075, 0.005, 0.5))
+    )
+    assert both.target == slow.target
+    assert (both.score_fixed, both.score_token, both.context_token, both.prompt_token) == (
+        pytest.approx((0.05, 0.007, 0.007, 0.003))
+    )
+    assert both.drafter.rows_leave and both.engine == "llamacpp"
+    with pytest.raises(ValueError, match="engine"):
+        mean_pair([slow, replace(fast, engine="transformers")])
+    with pytest.raises(ValueError, match="at least one"):
+        mean_pair([])

@@ -131,6 +131,31 @@ def test_a_disturbed_call_does_not_move_the_measured_costs() -> None:
     assert measure_scorer(scorer, clock=clock) == pytest.approx((0.2, 0.05))
 
 
+class Jittered(Simulated):
+    """A simulated model whose decode step runs 10% slow in calls over one prompt and 10% fast
+    over two: the same decode, timed twice, with the noise of a shared machine."""
+
+    def generate(self, question, paths, counts, settings):  # type: ignore[no-untyped-def]
+        before = self.clock.now
+        groups = super().generate(question, paths, counts, settings)
+        rows, tokens = sum(counts), settings.max_new_tokens
+        jitter = 0.1 if len(paths) == 1 else -0.1
+        self.clock.now = (
+            before
+            + self.profile.seconds(rows, len(paths), tokens)
+            + (jitter * tokens * self.profile.decode(rows) if rows > 1 else 0.0)
+        )
+        return groups
+
+
+def test_the_decode_step_is_averaged_over_the_shapes_that_time_it() -> None:
+    """Each row count above one is timed over one prompt and over two; the decode step is the
+    mean of both slopes, so the two timings' errors cancel instead of one being kept."""
+    clock = Clock()
+    measured = measure_call_profile(Jittered("t", clock, TARGET), (1, 3, 6), clock=clock)
+    assert measured.decode_seconds == pytest.approx(TARGET.decode_seconds)
+
+
 class Logged(Simulated):
     """A simulated model that writes each call's shape in a log shared with other models."""
 
@@ -549,6 +574,40 @@ def test_a_partly_free_warm_up_reads_the_question_when_it_took_a_pass() -> None:
     assert half.score_target(2, 20.0) == pytest.approx(0.2 * 0.75 + 20 * 0.01 * 2 * 0.5)
 
 
+def test_a_scorer_in_the_targets_cache_finds_the_warm_up_read() -> None:
+    """A scorer that shares the target's KV cache finds the question and the warm-up's
+    thoughts there: the first drafted step reads each node's newest thought, as later steps
+    do, and an AR step with a scoring pass never reads the question cold."""
+    from dataclasses import replace
+
+    from langgraph_specsearch.bench.estimate import shares_cache
+
+    shared = replace(TOKENS, shared_cache=True)
+    later = spec_step_seconds(shared, TOKEN_SHAPE, 0.5, 2)
+    assert spec_step_seconds(shared, TOKEN_SHAPE, 0.5, 2, first=True) == pytest.approx(later)
+    cold = spec_step_seconds(TOKENS, TOKEN_SHAPE, 0.5, 2, first=True)
+    assert cold == pytest.approx(later + 1.2 - 0.8)  # whole contexts read instead of newest
+    passing = replace(shared, self_scored=False)
+    warm_ar = target_step_seconds(passing, TOKEN_SHAPE, 1, first=True)
+    assert warm_ar == pytest.approx(
+        TARGET.seconds(3, 1, 20) + passing.score(3, 20.0) + 1 * 20 * TOKENS.context_token
+    )
+    alone = predict_problem_seconds(shared, TOKEN_SHAPE, "drafter_only")
+    assert alone == pytest.approx(predict_problem_seconds(TOKENS, TOKEN_SHAPE, "drafter_only"))
+
+    class Model:
+        context = object()
+
+    class Scorer:
+        def __init__(self, context: object) -> None:
+            self.context = context
+
+    target = Model()
+    assert shares_cache(Scorer(target.context), target)
+    assert not shares_cache(Scorer(object()), target)
+    assert not shares_cache(object(), object())  # neither has a context: nothing shared
+
+
 class TokenScorer:
     """Counts words as tokens and keeps read contexts, as the likelihood scorers do: a call
     costs ``fixed``, each scored step ``row`` and each of its words ``token``, each context word
@@ -612,15 +671,19 @@ def test_the_estimate_prices_scoring_by_tokens_when_the_scorer_counts_them() -> 
     from langgraph_specsearch.bench.estimate import pair_from_estimate
 
     clock = Clock()
+    target = Simulated("big", clock, TARGET)
+    scorer = TokenScorer(clock, 0.2, 0.01, 0.02, 0.005, row=0.03)
+    target.context = scorer.context = object()  # type: ignore[attr-defined]  # one KV cache
     found = estimate(
         Simulated("small", clock, DRAFTER),
-        Simulated("big", clock, TARGET),
-        TokenScorer(clock, 0.2, 0.01, 0.02, 0.005, row=0.03),
+        target,
+        scorer,
         SpecSearchConfig(beam_width=2, width=3, n_drafts=3, max_depth=4),
         ["How many rolls are left?"],
         clock=clock,
     )
     pair = pair_from_estimate(found.to_dict())
+    assert pair.shared_cache  # recorded, and read back
     assert (pair.score_fixed, pair.score_row) == pytest.approx((0.2, 0.03))
     assert (pair.score_token, pair.context_token, pair.prompt_token) == pytest.approx(
         (0.01, 0.02, 0.005)
