@@ -1,13 +1,15 @@
 """Predicted against measured: the cost model's per-problem times and speedups on a real bench run.
 
-Reads the pair's measured call profile (``specsearch estimate --json`` output) and the records of
-a ``specsearch bench`` run on the same pair and engine. For every record it predicts the run's
+Reads the pair's measured call profile (``specsearch estimate --json`` output; several, say one
+taken before the run and one after, are averaged) and the records of a ``specsearch bench`` run
+on the same pair and engine. For every record it predicts the run's
 time from its own shape (the steps it took, its thoughts' mean length, and for SpecSearch its
 acceptance), with ``langgraph_specsearch.bench.cost_model``; then it compares, per mode, the
 median predicted and measured seconds, and the median paired speedup over AR, predicted and
 measured. The error of a speedup is |predicted / measured - 1| (the issue's target: <= 10%).
 
-    python benchmarks/validate_cost_model.py --estimate EST.json --runs benchmarks/results/RUN \
+    python benchmarks/validate_cost_model.py --estimate EST.json [EST2.json ...] \
+        --runs benchmarks/results/RUN \
         [--label NAME] [--no-self-scored] [--mean-lengths]
 
 Appends the comparison under ``NAME`` to benchmarks/results/cost_model.json.
@@ -22,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from langgraph_specsearch.bench.cost_model import (
+    CallProfile,
     PairProfile,
     SearchShape,
+    mean_pair,
     predict_problem_seconds,
 )
 from langgraph_specsearch.bench.estimate import pair_from_estimate
@@ -62,6 +66,27 @@ def shape_of(
     )
 
 
+NO_SCORING = {
+    "score_fixed": 0.0,
+    "score_row": 0.0,
+    "score_token": 0.0,
+    "context_token": 0.0,
+    "prompt_token": 0.0,
+}
+
+
+def stage_pairs(pair: PairProfile) -> dict[str, PairProfile]:
+    """The pair with every cost but one stage's set to zero, per stage the records time: the
+    drafter's calls (``draft``), the scorer's (``evaluate``) and the target's (``correct``, AR's
+    steps included)."""
+    free = CallProfile({1: 0.0}, 0.0)
+    return {
+        "draft": replace(pair, target=free, **NO_SCORING),
+        "evaluate": replace(pair, drafter=free, target=free),
+        "correct": replace(pair, drafter=free, **NO_SCORING),
+    }
+
+
 def compare(
     pair: PairProfile,
     records: list[dict[str, Any]],
@@ -70,6 +95,8 @@ def compare(
     prompt_tokens: float = 0.0,
 ) -> dict:
     by_mode: dict[str, dict[str, tuple[float, float]]] = {}
+    stages: dict[str, dict[str, list[tuple[float, float]]]] = {}  # mode -> stage -> per problem
+    all_accepted: dict[str, float] = {}  # SpecSearch's predicted seconds with every draft passing
     for record in records:
         mode = str(record["mode"])
         if record.get("error") or mode not in MODELLED or not record.get("steps"):
@@ -79,6 +106,16 @@ def compare(
         predicted = predict_problem_seconds(pair, shape, mode, acceptance)
         measured = float(record["wall_seconds"])
         by_mode.setdefault(mode, {})[str(record["problem_id"])] = (predicted, measured)
+        for stage, part in stage_pairs(pair).items():
+            stages.setdefault(mode, {}).setdefault(stage, []).append(
+                (
+                    predict_problem_seconds(part, shape, mode, acceptance),
+                    float(record.get("seconds", {}).get(stage, 0.0)),
+                )
+            )
+        if mode == "specsearch":
+            ideal = predict_problem_seconds(pair, shape, mode, 1.0)
+            all_accepted[str(record["problem_id"])] = ideal
     report: dict[str, Any] = {}
     for mode, rows in by_mode.items():
         predicted = median([p for p, _ in rows.values()])
@@ -88,6 +125,14 @@ def compare(
             "predicted_median_s": round(predicted, 2),
             "measured_median_s": round(measured, 2),
             "error": round(abs(predicted / measured - 1), 3),
+            # where the gap lies: each stage's mean seconds per problem, predicted and measured
+            "stages_mean_s": {
+                stage: {
+                    "predicted": round(sum(p for p, _ in pairs) / len(pairs), 2),
+                    "measured": round(sum(m for _, m in pairs) / len(pairs), 2),
+                }
+                for stage, pairs in stages[mode].items()
+            },
         }
     ar = by_mode.get("target_only", {})
     for mode, rows in by_mode.items():
@@ -103,12 +148,25 @@ def compare(
             "measured": round(measured, 3),
             "error": round(abs(predicted / measured - 1), 3),
         }
+        if mode == "specsearch":
+            # the issue's target: SpecSearch's measured speedup >= 90% of this bound
+            bound = median([ar[k][0] / all_accepted[k] for k in shared])
+            report[mode]["all_accepted_bound"] = {
+                "predicted_speedup": round(bound, 3),
+                "measured_share": round(measured / bound, 3),
+            }
     return report
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--estimate", type=Path, required=True)
+    parser.add_argument(
+        "--estimate",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="one estimate's JSON, or several of the same pair (averaged: before and after a run)",
+    )
     parser.add_argument("--runs", type=Path, required=True, help="a bench run's folder")
     parser.add_argument("--label", default=None)
     parser.add_argument(
@@ -117,25 +175,35 @@ def main() -> None:
         help="model every call as writing the mean thought length (the model before spread)",
     )
     parser.add_argument(
+        "--shared-cache",
+        action="store_true",
+        help="the scorer read the target's KV cache (estimates from before this was recorded)",
+    )
+    parser.add_argument(
         "--no-self-scored",
         action="store_true",
         help="the bench ran without free self-scoring (code before it), whatever the estimate",
     )
     args = parser.parse_args()
-    estimate = json.loads(args.estimate.read_text())
-    pair = pair_from_estimate(estimate)
+    estimates = [json.loads(path.read_text()) for path in args.estimate]
+    estimate = estimates[0]  # the shape's spread and the prompts' length: the first's
+    pair = mean_pair([pair_from_estimate(e) for e in estimates])
     spread = () if args.mean_lengths else tuple(estimate.get("length_spread") or ())
     if args.no_self_scored:
         pair = replace(pair, self_scored=False)
+    if args.shared_cache:
+        pair = replace(pair, shared_cache=True)
     summary = json.loads((args.runs / "summary.json").read_text())
     records = latest_records(read_records(args.runs / "records.jsonl"))
     report = {
         "command": "python benchmarks/validate_cost_model.py "
-        f"--estimate {args.estimate} --runs {args.runs}"
+        f"--estimate {' '.join(map(str, args.estimate))} --runs {args.runs}"
         + (" --no-self-scored" if args.no_self_scored else "")
+        + (" --shared-cache" if args.shared_cache else "")
         + (" --mean-lengths" if args.mean_lengths else ""),
         "engine": pair.engine,
         "self_scored": pair.self_scored,
+        "shared_cache": pair.shared_cache,
         "settings": {k: summary["settings"][k] for k in ("beam_width", "width", "n_drafts")},
         "profile_cost_ratio": round(pair.cost_ratio(), 3),
         "length_spread": "measured by the estimate" if spread else "none (mean lengths)",
