@@ -153,7 +153,7 @@ def _logged_scoring(scorer: Any, pair: PairProfile, calls: list[dict[str, Any]],
             contexts = {tuple(steps[:-1]) for steps in step_lists}
             first = current["problem"] not in seen
             seen.add(current["problem"])
-            if first:
+            if first and not pair.shared_cache:  # else the target read them: cached
                 reads = pair.prompt_token * sum(
                     scorer.token_counts(question, [*c, "."])[0] for c in contexts
                 )
