@@ -44,10 +44,12 @@ def shape_of(
     mode: str,
     spread: tuple[float, ...] = (),
     prompt_tokens: float = 0.0,
+    distinct: float = 1.0,
 ) -> SearchShape:
     """The record's own shape: its steps and mean thought length (target thoughts for AR), with
     the spread of thought lengths and the prompts' mean length the estimate measured (a call
-    lasts as long as its longest row; records keep only totals)."""
+    lasts as long as its longest row; records keep only totals), and the share of its drafts a
+    scorer read (``distinct``, the estimate's, for records from before it was recorded)."""
     beams, width = int(settings["beam_width"]), int(settings["width"])
     drafts = int(settings.get("n_drafts") or 2 * width)
     steps = max(int(record.get("steps") or 0), 1)
@@ -61,8 +63,11 @@ def shape_of(
     else:
         written = int(record.get("drafted", 0)) + width + int(record.get("corrected", 0))
         per_thought = (tokens.get("drafter", 0) + tokens.get("target", 0)) / max(written, 1)
+    drafted = int(record.get("drafted") or 0)
+    if drafted and record.get("distinct_drafts"):  # runs from before it was recorded: ``distinct``
+        distinct = int(record["distinct_drafts"]) / drafted
     return SearchShape(
-        beams, width, drafts, float(steps), float(per_thought), spread, prompt_tokens
+        beams, width, drafts, float(steps), float(per_thought), spread, prompt_tokens, distinct
     )
 
 
@@ -93,6 +98,7 @@ def compare(
     settings: dict[str, Any],
     spread: tuple[float, ...] = (),
     prompt_tokens: float = 0.0,
+    distinct: float = 1.0,
 ) -> dict:
     by_mode: dict[str, dict[str, tuple[float, float]]] = {}
     stages: dict[str, dict[str, list[tuple[float, float]]]] = {}  # mode -> stage -> per problem
@@ -102,7 +108,7 @@ def compare(
         if record.get("error") or mode not in MODELLED or not record.get("steps"):
             continue
         acceptance = float(record.get("acceptance_rate") or 0.0)
-        shape = shape_of(record, settings, mode, spread, prompt_tokens)
+        shape = shape_of(record, settings, mode, spread, prompt_tokens, distinct)
         predicted = predict_problem_seconds(pair, shape, mode, acceptance)
         measured = float(record["wall_seconds"])
         by_mode.setdefault(mode, {})[str(record["problem_id"])] = (predicted, measured)
@@ -214,6 +220,7 @@ def main() -> None:
             summary["settings"],
             spread,
             float(estimate.get("measured", {}).get("prompt_tokens", 0.0)),
+            float(estimate.get("measured", {}).get("distinct_drafts", 1.0)),
         ),
     }
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}

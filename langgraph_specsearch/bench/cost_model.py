@@ -195,7 +195,7 @@ class PairProfile:
     context_token: float = 0.0
     prompt_token: float = 0.0
 
-    def score(self, rows: int, tokens: float = 0.0) -> float:
+    def score(self, rows: float, tokens: float = 0.0) -> float:
         """A scorer call over ``rows`` thoughts of ``tokens`` tokens each (contexts aside)."""
         return (
             self.score_fixed + (self.score_row + self.score_token * tokens) * rows if rows else 0.0
@@ -294,6 +294,9 @@ class SearchShape:
     tokens_per_thought: float
     length_spread: tuple[float, ...] = ()
     prompt_tokens: float = 0.0  # the question's prompt (chat template and question), in tokens
+    # the share of drafts a scorer reads: a node's identical drafts are scored once (short
+    # steps such as a final answer often come out the same several times)
+    distinct_drafts: float = 1.0
 
     def call_tokens(self, rows: int) -> float:
         """Expected decode steps of a call writing ``rows`` thoughts: the longest of them."""
@@ -379,7 +382,7 @@ def spec_step_seconds(
     drafts = nodes * shape.n_drafts
     cost = pair.drafter.call(drafts, nodes, shape)
     cost += pair.drafter.cold_seconds if first else 0.0  # the drafter's first read of the question
-    cost += pair.score(drafts, shape.tokens_per_thought)
+    cost += pair.score(drafts * shape.distinct_drafts, shape.tokens_per_thought)
     # the warm-up took no pass, and the scorer has no cache of the target's to find it in
     unread = 1.0 - pair.pass_share(shape.width) if first and not pair.shared_cache else 0.0
     cost += unread * pair.read_contexts(shape, nodes, cold=True)

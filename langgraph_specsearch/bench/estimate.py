@@ -27,6 +27,7 @@ from langgraph_specsearch.bench.cost_model import (
     predict_problem_seconds,
     predicted_speedup,
 )
+from langgraph_specsearch.bench.records import distinct_drafts
 from langgraph_specsearch.bench.stats import median
 from langgraph_specsearch.config import SpecSearchConfig
 from langgraph_specsearch.generators.base import GenerationSettings
@@ -332,8 +333,15 @@ def shape_from_runs(results: Sequence[Any], config: SpecSearchConfig) -> tuple[S
     tokens = sum(n["tokens"] for n in thoughts) / len(thoughts) if thoughts else 32.0
     steps = sum(r.stats["steps"] for r in results) / len(results) if results else 4.0
     spread = length_spread([n["tokens"] for n in thoughts])
+    distinct = sum(distinct_drafts(r.tree.nodes) for r in results)
     shape = SearchShape(
-        config.beam_width, config.width, config.drafts_per_node, steps, tokens, spread
+        config.beam_width,
+        config.width,
+        config.drafts_per_node,
+        steps,
+        tokens,
+        spread,
+        distinct_drafts=distinct / drafted if drafted else 1.0,
     )
     return shape, (accepted / drafted if drafted else 0.0)
 
@@ -527,6 +535,7 @@ def estimate(
         "steps": shape.steps,
         "tokens_per_thought": shape.tokens_per_thought,
         "prompt_tokens": shape.prompt_tokens,
+        "distinct_drafts": shape.distinct_drafts,
         "problems": float(len(results)),
     }
     return build_estimate(pair, shape, acceptance, measured)

@@ -48,8 +48,21 @@ def record_from_result(problem: Problem, mode: str, result: _Result, wall_second
         **{k: stats.get(k, 0) for k in ("drafted", "accepted", "rejected", "corrected")},
         "acceptance_rate": stats.get("acceptance_rate"),
         "steps": int(stats.get("steps", 0)),  # the search's depth: what the cost model needs
+        # the drafts a scorer reads: a node's identical drafts are scored once (the cost model)
+        "distinct_drafts": distinct_drafts(getattr(getattr(result, "tree", None), "nodes", {})),
         "time": time.time(),
     }
+
+
+def distinct_drafts(nodes: Mapping[Any, Mapping[str, Any]]) -> int:
+    """How many of the tree's drafts differ from their siblings' (a scorer reads one of each)."""
+    return len(
+        {
+            (node["parent"], node["text"])
+            for node in nodes.values()
+            if node.get("model") == "drafter" and node.get("parent") is not None
+        }
+    )
 
 
 def error_record(problem: Problem, mode: str, error: BaseException, wall_seconds: float) -> Record:

@@ -608,6 +608,35 @@ def test_a_scorer_in_the_targets_cache_finds_the_warm_up_read() -> None:
     assert not shares_cache(object(), object())  # neither has a context: nothing shared
 
 
+class Repeating(Simulated):
+    """A drafter whose drafts of one node all come out the same (as a final answer often does)."""
+
+    def generate(self, question, paths, counts, settings):  # type: ignore[no-untyped-def]
+        groups = super().generate(question, paths, counts, settings)
+        return [[Thought(group[0].text, group[0].tokens) for _ in group] for group in groups]
+
+
+def test_identical_drafts_are_scored_once() -> None:
+    """The scorer reads one of a node's identical drafts: the drafts' scoring is priced at the
+    share of them that differ, which the estimate measures from its runs' trees."""
+    from dataclasses import replace
+
+    half = replace(TOKEN_SHAPE, distinct_drafts=0.5)
+    saved = spec_step_seconds(TOKENS, TOKEN_SHAPE, 0.5, 2) - spec_step_seconds(TOKENS, half, 0.5, 2)
+    assert saved == pytest.approx(0.5 * 6 * 20 * TOKENS.score_token)  # half of six drafts' tokens
+    clock = Clock()
+    config = SpecSearchConfig(beam_width=2, width=3, n_drafts=3, max_depth=4)
+    scorer = SimulatedScorer(clock, 0.2, 0.05, {})
+    for drafter, share in (
+        (Repeating("small", clock, DRAFTER), 1 / 3),
+        (Simulated("small", clock, DRAFTER), 1.0),
+    ):
+        found = estimate(
+            drafter, Simulated("big", clock, TARGET), scorer, config, ["Q?"], clock=clock
+        )
+        assert found.measured["distinct_drafts"] == pytest.approx(share)
+
+
 class TokenScorer:
     """Counts words as tokens and keeps read contexts, as the likelihood scorers do: a call
     costs ``fixed``, each scored step ``row`` and each of its words ``token``, each context word

@@ -195,6 +195,32 @@ def test_record_from_result_copies_stats_and_checks_answer() -> None:
     assert wrong["drafted"] == 0 and wrong["tokens"] == {} and wrong["total_seconds"] == 1.0
 
 
+def test_record_counts_the_drafts_a_scorer_reads() -> None:
+    """Identical drafts of one node are scored once; the same text under another node is
+    another context, read again. The target's thoughts are not drafts."""
+    from types import SimpleNamespace
+
+    def node(i: int, parent: int | None, model: str, text: str) -> dict:
+        return {"id": i, "parent": parent, "model": model, "text": text}
+
+    nodes = {
+        0: node(0, None, "target", ""),
+        1: node(1, 0, "drafter", "a"),
+        2: node(2, 0, "drafter", "a"),
+        3: node(3, 0, "drafter", "b"),
+        4: node(4, 0, "target", "a"),
+        5: node(5, 1, "drafter", "a"),
+        6: node(6, 1, "drafter", "a"),
+    }
+    result = FakeResult("1", True)
+    result.tree = SimpleNamespace(nodes=nodes)  # type: ignore[attr-defined]
+    assert record_from_result(PROBLEMS[1], "specsearch", result, 1.0)["distinct_drafts"] == 3
+    assert (
+        record_from_result(PROBLEMS[1], "specsearch", FakeResult("1", True), 1.0)["distinct_drafts"]
+        == 0
+    )  # no tree: nothing to count
+
+
 def test_error_record_counts_as_incorrect() -> None:
     record = error_record(PROBLEMS[0], "specsearch", RuntimeError("boom"), 0.2)
     assert record["correct"] is False
