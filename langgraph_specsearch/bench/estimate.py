@@ -455,7 +455,8 @@ def format_estimate(estimate: Estimate) -> str:
     lines = [
         f"engine: {estimate.engine}",
         f"measured: acceptance {m['acceptance']:.2f}, {m['steps']:.1f} steps, "
-        f"{m['tokens_per_thought']:.0f} tokens per thought ({m['problems']:.0f} problems)",
+        f"{m['tokens_per_thought']:.0f} tokens per thought, "
+        f"{m.get('distinct_drafts', 1.0):.0%} of drafts distinct ({m['problems']:.0f} problems)",
         f"drafter/target cost ratio (target cost / drafter cost, one step): "
         f"{estimate.cost_ratio:.2f}x",
         "predicted seconds per problem:",

@@ -333,6 +333,9 @@ def test_an_expensive_drafter_is_advised_against() -> None:
     assert cheap.recommended["mode"] == "specsearch"
     assert cheap.break_even_acceptance is not None and cheap.break_even_acceptance < 0.95
     assert "recommended: mode=specsearch" in format_estimate(cheap)
+    assert "100% of drafts distinct" in format_estimate(cheap)  # older measurements: all
+    measured["distinct_drafts"] = 0.75
+    assert "75% of drafts distinct" in format_estimate(build_estimate(PAIR, SHAPE, 0.95, measured))
 
 
 def _simulated_estimate(max_depth: int) -> Any:
