@@ -11,7 +11,6 @@ honours ``max_new_tokens`` with an empty delimiter (every backend of this packag
 from __future__ import annotations
 
 import itertools
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -92,7 +91,7 @@ def measure_call_profile(
     generator: Any,
     batch_sizes: Sequence[int] = (1, 3, 6),
     tokens: tuple[int, int] = (8, 24),
-    rounds: int = 2,
+    rounds: int = 3,
     clock: Clock = time.perf_counter,
 ) -> CallProfile:
     """One model's call costs: decode per step at each batch size, and reading a prompt."""
@@ -103,7 +102,7 @@ def measure_call_profiles(
     generators: Sequence[Any],
     batch_sizes: Sequence[int] = (1, 3, 6),
     tokens: tuple[int, int] = (8, 24),
-    rounds: int = 2,
+    rounds: int = 3,
     clock: Clock = time.perf_counter,
     question: str | None = None,
 ) -> list[CallProfile]:
@@ -113,9 +112,10 @@ def measure_call_profiles(
     the rest is reading the prompts), ``rounds`` times in alternating order, and every model
     takes its turn at a shape before the next shape: the models' costs are compared as a ratio,
     and a machine that slows down for a minute then slows both, not only the one measured in
-    that minute. The fastest time of each call is kept: on a shared machine other work only ever
-    adds time, so the minimum is the call's own cost (a median of two rounds is their mean, and
-    one disturbed call moved it).
+    that minute. Each call keeps the median of its rounds: this shared machine runs the same
+    call up to 40% faster or slower from one minute to the next, and a search pays the typical
+    cost, not the fastest (a minimum caught the fast spells, and every stage of the runs came out
+    10-25% dearer than estimated); with three rounds one disturbed call does not move it.
 
     A prompt is timed as a search step meets it: its path read before (untimed), a thought
     never seen added, so an engine that keeps prompts between calls (llama.cpp) reads only that
@@ -125,7 +125,7 @@ def measure_call_profiles(
     cached (``cold_seconds``; 0 for engines that keep nothing between calls).
     """
     shapes = [(rows, prompts) for rows in batch_sizes for prompts in ((1, 2) if rows > 1 else (1,))]
-    fastest: list[dict[tuple[int, int, int], tuple[float, int]]] = [{} for _ in generators]
+    timings: list[dict[tuple[int, int, int], list[tuple[float, int]]]] = [{} for _ in generators]
     serial = itertools.count(1)
     # only an engine that keeps prompts between calls has a path to find cached
     caching = [g for g in generators if callable(getattr(g, "clear_prefix_cache", None))]
@@ -146,18 +146,25 @@ def measure_call_profiles(
                 paths = fresh(prompts)
                 for generator in caching:
                     _read(generator, PATHS[:prompts])
-                for generator, best in zip(generators, fastest, strict=True):
+                for generator, kept in zip(generators, timings, strict=True):
                     timed = _timed_call(generator, paths, counts, t, clock, seed=100 + round_index)
-                    key = (rows, prompts, t)
-                    best[key] = min(best.get(key, timed), timed)
+                    kept.setdefault((rows, prompts, t), []).append(timed)
     profiles = [
-        _profile_from_calls(generator, best, shapes, tokens)
-        for generator, best in zip(generators, fastest, strict=True)
+        _profile_from_calls(
+            generator, {key: _typical(calls) for key, calls in kept.items()}, shapes, tokens
+        )
+        for generator, kept in zip(generators, timings, strict=True)
     ]
     if question is None:
         return profiles
     colds = [_cold_seconds(g, question, tokens[0], rounds, clock, fresh) for g in generators]
     return [replace(p, cold_seconds=c) for p, c in zip(profiles, colds, strict=True)]
+
+
+def _typical(calls: Sequence[tuple[float, int]]) -> tuple[float, int]:
+    """The call of median time among a shape's rounds (the lower middle of an even count)."""
+    ordered = sorted(calls)
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def _cold_seconds(
@@ -169,17 +176,17 @@ def _cold_seconds(
     fresh: Callable[[int], list[list[str]]],
 ) -> float:
     """Reading ``question``'s prompt the first time: a call from an emptied cache less the same
-    call with the question cached, fastest of ``rounds`` each (0 without a prompt cache)."""
+    call with the question cached, the median of ``rounds`` each (0 without a prompt cache)."""
     clear = getattr(generator, "clear_prefix_cache", None)
     if not callable(clear):
         return 0.0
-    cold, warm = math.inf, math.inf
+    cold, warm = [], []
     for round_index in range(rounds):
         clear()
         seed = 200 + round_index
-        cold = min(cold, _timed_call(generator, fresh(1), [1], tokens, clock, seed, question)[0])
-        warm = min(warm, _timed_call(generator, fresh(1), [1], tokens, clock, seed, question)[0])
-    return max(cold - warm, 0.0)
+        cold.append(_timed_call(generator, fresh(1), [1], tokens, clock, seed, question)[0])
+        warm.append(_timed_call(generator, fresh(1), [1], tokens, clock, seed, question)[0])
+    return max(median(cold) - median(warm), 0.0)
 
 
 def _profile_from_calls(
@@ -224,8 +231,8 @@ def measure_scorer(
         start = clock()
         score_last_steps(scorer, QUESTION, lists)
         many.append(clock() - start)
-    per_row = max((min(many) - min(one)) / (rows - 1), 0.0)  # fastest: see measure_call_profile
-    return max(min(one) - per_row, 0.0), per_row
+    per_row = max((median(many) - median(one)) / (rows - 1), 0.0)  # see measure_call_profiles
+    return max(median(one) - per_row, 0.0), per_row
 
 
 @dataclass(frozen=True)
@@ -252,8 +259,8 @@ def measure_token_scoring(
     two paths extended by a step never seen before, as a search step extends its frontier (that
     call less the same call once cached). Prompt: both paths scored from a cleared cache, less
     the same call once cached, per token of the two contexts (an engine that reads their shared
-    question once shows a lower price, as it pays in a search). Fastest of ``rounds`` each, as
-    in :func:`measure_call_profile`.
+    question once shows a lower price, as it pays in a search). The median of ``rounds`` each,
+    as in :func:`measure_call_profiles`.
     """
     counts = getattr(scorer, "token_counts", None)
     clear = getattr(scorer, "clear_prefix_cache", None)
@@ -276,14 +283,14 @@ def measure_token_scoring(
         text: [[*PATHS[i % 2], f"{text} ({i})"] for i in range(rows)] for text in (short, long)
     }
     one = batches[short][:1]
-    fastest = {text: math.inf for text in batches}
-    alone = math.inf
+    runs: dict[str, list[float]] = {text: [] for text in batches}
+    alones: list[float] = []
     tails, colds = [], []
     for round_index in range(rounds):
         for text, lists in batches.items():
             timed(lists)  # contexts cached
-            fastest[text] = min(fastest[text], timed(lists))
-        alone = min(alone, timed(one))
+            runs[text].append(timed(lists))
+        alones.append(timed(one))
         # a thought's length, never seen before, sharing no first word with the other rounds'
         new = f"{round_index + 2} more rolls are baked in the evening, so the baker has more."
         extended = [[*path, new] for path in PATHS]
@@ -298,14 +305,16 @@ def measure_token_scoring(
         first = timed(lists)
         read = sum(context(list(path)) for path in PATHS)
         colds.append((first - timed(lists)) / max(read, 1))
-    per_token = (fastest[long] - fastest[short]) / max(
+    typical = {text: median(times) for text, times in runs.items()}
+    alone = median(alones)
+    per_token = (typical[long] - typical[short]) / max(
         scored(batches[long]) - scored(batches[short]), 1
     )
     per_token = max(per_token, 0.0)
-    by_rows = fastest[short] - alone - per_token * (scored(batches[short]) - scored(one))
+    by_rows = typical[short] - alone - per_token * (scored(batches[short]) - scored(one))
     per_row = max(by_rows / (rows - 1), 0.0)
     fixed = max(alone - per_row - per_token * scored(one), 0.0)
-    return TokenScoring(fixed, per_row, per_token, max(min(tails), 0.0), max(min(colds), 0.0))
+    return TokenScoring(fixed, per_row, per_token, max(median(tails), 0.0), max(median(colds), 0.0))
 
 
 def prompt_tokens(scorer: Any, questions: Sequence[str]) -> float:
@@ -490,7 +499,7 @@ def estimate(
     questions: Sequence[str],
     *,
     engine: str = "unknown",
-    rounds: int = 2,
+    rounds: int = 3,
     clock: Clock = time.perf_counter,
 ) -> Estimate:
     """Measure the pair and a few SpecSearch runs on ``questions``; predict and recommend."""
