@@ -100,9 +100,12 @@ def compare(
     prompt_tokens: float = 0.0,
     distinct: float = 1.0,
 ) -> dict:
-    by_mode: dict[str, dict[str, tuple[float, float]]] = {}
+    # keyed by (run, problem): several runs of the same searches give several measurements
+    by_mode: dict[str, dict[tuple[int, str], tuple[float, float]]] = {}
     stages: dict[str, dict[str, list[tuple[float, float]]]] = {}  # mode -> stage -> per problem
-    all_accepted: dict[str, float] = {}  # SpecSearch's predicted seconds with every draft passing
+    all_accepted: dict[
+        tuple[int, str], float
+    ] = {}  # SpecSearch's predicted seconds with every draft passing
     for record in records:
         mode = str(record["mode"])
         if record.get("error") or mode not in MODELLED or not record.get("steps"):
@@ -111,7 +114,8 @@ def compare(
         shape = shape_of(record, settings, mode, spread, prompt_tokens, distinct)
         predicted = predict_problem_seconds(pair, shape, mode, acceptance)
         measured = float(record["wall_seconds"])
-        by_mode.setdefault(mode, {})[str(record["problem_id"])] = (predicted, measured)
+        key = (int(record.get("run", 0)), str(record["problem_id"]))
+        by_mode.setdefault(mode, {})[key] = (predicted, measured)
         for stage, part in stage_pairs(pair).items():
             stages.setdefault(mode, {}).setdefault(stage, []).append(
                 (
@@ -121,13 +125,14 @@ def compare(
             )
         if mode == "specsearch":
             ideal = predict_problem_seconds(pair, shape, mode, 1.0)
-            all_accepted[str(record["problem_id"])] = ideal
+            all_accepted[key] = ideal
     report: dict[str, Any] = {}
     for mode, rows in by_mode.items():
         predicted = median([p for p, _ in rows.values()])
         measured = median([m for _, m in rows.values()])
         report[mode] = {
-            "problems": len(rows),
+            "problems": len({problem for _, problem in rows}),
+            "runs": len({run for run, _ in rows}),
             "predicted_median_s": round(predicted, 2),
             "measured_median_s": round(measured, 2),
             "error": round(abs(predicted / measured - 1), 3),
@@ -147,8 +152,10 @@ def compare(
         shared = sorted(ar.keys() & rows.keys())
         if not shared:
             continue
-        predicted = median([ar[k][0] / rows[k][0] for k in shared])
-        measured = median([ar[k][1] / rows[k][1] for k in shared])
+        predicted = _per_problem([(k, ar[k][0] / rows[k][0]) for k in shared])
+        # AR and SpecSearch paired within a run (back to back), then each problem's median
+        # over the runs, then the median over problems
+        measured = _per_problem([(k, ar[k][1] / rows[k][1]) for k in shared])
         report[mode]["speedup_vs_ar"] = {
             "predicted": round(predicted, 3),
             "measured": round(measured, 3),
@@ -156,12 +163,20 @@ def compare(
         }
         if mode == "specsearch":
             # the issue's target: SpecSearch's measured speedup >= 90% of this bound
-            bound = median([ar[k][0] / all_accepted[k] for k in shared])
+            bound = _per_problem([(k, ar[k][0] / all_accepted[k]) for k in shared])
             report[mode]["all_accepted_bound"] = {
                 "predicted_speedup": round(bound, 3),
                 "measured_share": round(measured / bound, 3),
             }
     return report
+
+
+def _per_problem(values: list[tuple[tuple[int, str], float]]) -> float:
+    """The median over problems of each problem's median over the runs."""
+    by_problem: dict[str, list[float]] = {}
+    for (_, problem), value in values:
+        by_problem.setdefault(problem, []).append(value)
+    return median([median(found) for found in by_problem.values()])
 
 
 def main() -> None:
@@ -173,7 +188,14 @@ def main() -> None:
         required=True,
         help="one estimate's JSON, or several of the same pair (averaged: before and after a run)",
     )
-    parser.add_argument("--runs", type=Path, required=True, help="a bench run's folder")
+    parser.add_argument(
+        "--runs",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="a bench run's folder, or several runs of the same searches (each problem's "
+        "measured speedup is then its median over the runs)",
+    )
     parser.add_argument("--label", default=None)
     parser.add_argument(
         "--mean-lengths",
@@ -199,11 +221,20 @@ def main() -> None:
         pair = replace(pair, self_scored=False)
     if args.shared_cache:
         pair = replace(pair, shared_cache=True)
-    summary = json.loads((args.runs / "summary.json").read_text())
-    records = latest_records(read_records(args.runs / "records.jsonl"))
+    summaries = [json.loads((run / "summary.json").read_text()) for run in args.runs]
+    summary = summaries[0]
+    shape = ("beam_width", "width", "n_drafts")
+    for run, other in zip(args.runs, summaries, strict=True):
+        if any(other["settings"].get(k) != summary["settings"].get(k) for k in shape):
+            raise SystemExit(f"{run} ran another search shape than {args.runs[0]}")
+    records = [
+        {**record, "run": index}
+        for index, run in enumerate(args.runs)
+        for record in latest_records(read_records(run / "records.jsonl"))
+    ]
     report = {
         "command": "python benchmarks/validate_cost_model.py "
-        f"--estimate {' '.join(map(str, args.estimate))} --runs {args.runs}"
+        f"--estimate {' '.join(map(str, args.estimate))} --runs {' '.join(map(str, args.runs))}"
         + (" --no-self-scored" if args.no_self_scored else "")
         + (" --shared-cache" if args.shared_cache else "")
         + (" --mean-lengths" if args.mean_lengths else ""),
@@ -224,7 +255,7 @@ def main() -> None:
         ),
     }
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results[args.label or args.runs.name] = report
+    results[args.label or args.runs[0].name] = report
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps(report, indent=1))
 
