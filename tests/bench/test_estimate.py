@@ -302,6 +302,31 @@ def test_a_question_read_once_per_problem_is_timed_apart_from_the_prompts() -> N
     assert spec == pytest.approx(predict_problem_seconds(PAIR, SHAPE, "specsearch", 0.5) + 5.0)
 
 
+class HurriedCold(QuestionCaching):
+    """The first cold read of the question runs in a fast spell, at 70% of its cost."""
+
+    clears = 0
+
+    def clear_prefix_cache(self) -> None:
+        super().clear_prefix_cache()
+        self.clears += 1
+        self.hurry = self.clears == 1
+
+    def generate(self, question, paths, counts, settings):  # type: ignore[no-untyped-def]
+        before = self.clock.now
+        groups = super().generate(question, paths, counts, settings)
+        if getattr(self, "hurry", False):
+            self.hurry = False
+            self.clock.now = before + 0.7 * (self.clock.now - before)
+        return groups
+
+
+def test_a_fast_spell_does_not_move_the_questions_cold_read() -> None:
+    clock = Clock()
+    (found,) = measure_call_profiles([HurriedCold("t", clock, TARGET)], clock=clock, question="Q?")
+    assert found.cold_seconds == pytest.approx(1.5)
+
+
 def test_prompts_are_timed_cold_on_an_engine_that_caches_them() -> None:
     _recovers_target(PromptCaching, Clock())
 
