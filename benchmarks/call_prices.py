@@ -134,7 +134,9 @@ def _logged_generate(
     return logged
 
 
-def _logged_scoring(scorer: Any, pair: PairProfile, calls: list[dict[str, Any]], current: dict):  # type: ignore[no-untyped-def]
+def _logged_scoring(
+    scorer: Any, pair: PairProfile, calls: list[dict[str, Any]], current: dict
+) -> Any:
     """``scorer.score_last``, each call priced as the cost model prices scoring: a call, each
     scored token, and each distinct context's newest thought (its whole context, question
     included, on the scorer's first call for a question)."""

@@ -16,6 +16,7 @@ Writes benchmarks/results/kv_fill.json.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 from provenance import write_results
 
 from langgraph_specsearch.bench.data import default_problems_path, load_jsonl
-from langgraph_specsearch.bench.estimate import PATHS, QUESTION, _read
+from langgraph_specsearch.bench.estimate import PATHS, _read, _timed_call
 from langgraph_specsearch.generators.base import GenerationSettings
 from langgraph_specsearch.presets.models import load_real_models
 
@@ -39,7 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     drafter, target, _ = load_real_models("likelihood-target", engine="llamacpp")
     questions = [item.question for item in load_jsonl(default_problems_path())[:8]]
-    serial = iter(range(1, 10**6))
+    serial = itertools.count(1)
 
     def step_ms(generator: Any, rows: int) -> float:
         """A ``rows``-row call's decode step over two fresh prompts, as the estimate times it."""
@@ -50,11 +51,8 @@ def main() -> None:
                 [*PATHS[i], f"Then {n} more rolls come out of the oven ({i})."] for i in (0, 1)
             ]
             _read(generator, PATHS[:2])
-            settings = GenerationSettings(delimiter="", max_new_tokens=tokens, seed=100)
-            start = time.perf_counter()
-            groups = generator.generate(QUESTION, paths, [rows - rows // 2, rows // 2], settings)
-            steps = max(t.tokens for group in groups for t in group)
-            timed[tokens] = (time.perf_counter() - start, steps)
+            counts = [rows - rows // 2, rows // 2]
+            timed[tokens] = _timed_call(generator, paths, counts, tokens, time.perf_counter, 100)
         (s8, n8), (s24, n24) = timed[8], timed[24]
         return (s24 - s8) / (n24 - n8) * 1000
 

@@ -103,9 +103,8 @@ def compare(
     # keyed by (run, problem): several runs of the same searches give several measurements
     by_mode: dict[str, dict[tuple[int, str], tuple[float, float]]] = {}
     stages: dict[str, dict[str, list[tuple[float, float]]]] = {}  # mode -> stage -> per problem
-    all_accepted: dict[
-        tuple[int, str], float
-    ] = {}  # SpecSearch's predicted seconds with every draft passing
+    # SpecSearch's predicted seconds with every draft passing
+    all_accepted: dict[tuple[int, str], float] = {}
     for record in records:
         mode = str(record["mode"])
         if record.get("error") or mode not in MODELLED or not record.get("steps"):

@@ -114,8 +114,8 @@ def measure_call_profiles(
     and a machine that slows down for a minute then slows both, not only the one measured in
     that minute. Each call keeps the median of its rounds: this shared machine runs the same
     call up to 40% faster or slower from one minute to the next, and a search pays the typical
-    cost, not the fastest (a minimum caught the fast spells, and every stage of the runs came out
-    10-25% dearer than estimated); with three rounds one disturbed call does not move it.
+    cost, not the fastest (a minimum caught the fast spells); with three rounds one disturbed
+    call does not move it.
 
     A prompt is timed as a search step meets it: its path read before (untimed), a thought
     never seen added, so an engine that keeps prompts between calls (llama.cpp) reads only that
