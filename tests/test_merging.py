@@ -327,6 +327,68 @@ def test_a_call_made_inside_a_batch_on_the_same_device_runs_at_once():
     assert inner.submit("k", 2) == "inner:2"
 
 
+def test_every_engine_run_happens_on_the_devices_own_thread():
+    """OpenMP engines keep a thread team per calling thread, and two live teams on a small
+    machine make every decode step wait on the kernel (module docstring): whichever thread calls,
+    merged batches, lone calls and exclusive runs all run on the device's one thread."""
+    queue = DeviceQueue("test")
+    ran_on: list[int] = []
+
+    def run(key: Any, payloads: Sequence[Any]) -> list[Any]:
+        ran_on.append(threading.get_ident())
+        return list(payloads)
+
+    models = [CallMerger(run, queue=queue), CallMerger(run, queue=queue)]
+    callers: list[int] = []
+
+    def caller(index: int) -> None:
+        callers.append(threading.get_ident())
+        models[index % 2].submit("k", index)
+        queue.run(lambda: ran_on.append(threading.get_ident()))
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    models[0].submit("k", "main")
+    callers.append(threading.get_ident())
+    assert sum(model.stats.calls for model in models) == 5
+    assert len(ran_on) == 4 + sum(model.stats.batches for model in models)  # 4 exclusive runs
+    assert len(set(ran_on)) == 1
+    assert not set(ran_on) & set(callers)
+
+
+def test_a_device_run_sees_the_callers_context_variables_and_raises_its_errors():
+    """LangGraph passes the stream writer and the run's config in context variables."""
+    import contextvars
+
+    queue = DeviceQueue()
+    variable: contextvars.ContextVar[str] = contextvars.ContextVar("variable", default="unset")
+    variable.set("the caller's")
+    assert queue.run(variable.get) == "the caller's"
+
+    def bad() -> None:
+        raise ValueError("bad input")
+
+    with pytest.raises(ValueError, match="bad input"):
+        queue.run(bad)
+    assert queue._owner is None  # released after the error
+
+
+def test_a_run_that_calls_a_model_on_its_own_device_runs_it_at_once():
+    """A scoring pass (``run``) that generates holds the device on its thread: waiting there
+    for a turn would deadlock."""
+    queue = DeviceQueue()
+    model = CallMerger(lambda key, payloads: [f"out:{p}" for p in payloads], queue=queue)
+    done: list[Any] = []
+    thread = threading.Thread(target=lambda: done.append(queue.run(model.submit, "k", 1)))
+    thread.start()
+    thread.join(5)
+    assert done == ["out:1"]
+    assert queue._owner is None
+
+
 def test_device_queue_is_one_per_device_name():
     from langgraph_specsearch.generators.merging import device_queue
 

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from langgraph_specsearch.generators import merging
 from langgraph_specsearch.generators.base import (
@@ -53,6 +53,7 @@ from langgraph_specsearch.generators.merging import CallMerger, DeviceQueue
 from langgraph_specsearch.generators.prompts import DEFAULT_SYSTEM_PROMPT
 from langgraph_specsearch.generators.self_scores import SelfScoreCache, scored_tokens
 
+T = TypeVar("T")
 EXTRA_HINT = "pip install 'langgraph-specsearch[llamacpp]'"
 
 _MAX_SEQUENCES = 256  # llama.cpp's LLAMA_MAX_SEQ
@@ -735,6 +736,11 @@ class LlamaCppThoughtGenerator:
         waits its turn behind the device's queued batches instead of running beside them."""
         with self.merger.queue.exclusive(), self.lock:
             yield
+
+    def run_exclusive(self, fn: Callable[..., T], /, *args: Any) -> T:
+        """``fn(*args)`` run as :meth:`exclusive` would, on the device's thread (where every
+        engine run of this process happens: :mod:`.merging`), holding this model's lock."""
+        return merging.run_locked(self.merger.queue, self.lock, fn, *args)
 
     def record_self_scores(self, capacity: int = 4096) -> SelfScoreCache:
         """Keep the mean log-prob of each step this model writes (from the raw logits it sampled

@@ -13,18 +13,29 @@ The engine's ``run(key, payloads)`` gets the payloads of the calls it merges (ea
 own seed inside its payload, so a call's rows are sampled from its own random stream) and returns
 one result per payload. If a merged batch fails, each of its calls is retried alone, so a bad
 input in one search fails that search only.
+
+Every engine run of a device happens on that device's own thread. llama.cpp and torch parallelise
+with OpenMP, which keeps a team of worker threads for each thread that calls in; a LangGraph
+search calls its models from several threads, and once two teams are alive on a machine with
+fewer cores than their threads, libgomp stops spinning at its barriers and every decode step
+waits on the kernel instead: on this package's 2-core CI machine a llama.cpp decode step of 3
+rows took 90 ms instead of 50, and of 12 rows 101-108 instead of 93
+(``benchmarks/engine_thread.py``). One calling thread keeps one team.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 P = TypeVar("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 @dataclass
@@ -65,6 +76,9 @@ class DeviceQueue:
     and while one model runs, the calls that arrive for any model queue and merge: a SpecSearch
     search drafting while another corrects gets bigger batches instead of two half-speed ones.
     A lone search never waits. :func:`device_queue` gives the process's queue for a device name.
+
+    The engine runs themselves happen on the device's own thread (:meth:`on_thread`; see the
+    module docstring for why): the caller whose turn it is waits for it there.
     """
 
     def __init__(self, name: str = "") -> None:
@@ -72,13 +86,37 @@ class DeviceQueue:
         self._condition = threading.Condition()
         self._pending: list[_Call] = []
         self._owner: int | None = None  # the thread whose batch runs; None: the device is free
+        self._executor: ThreadPoolExecutor | None = None
+        self._thread_id: int | None = None
 
     def __repr__(self) -> str:
         return f"DeviceQueue({self.name!r})"
 
     def held_here(self) -> bool:
         """Whether this thread holds the device (a call made inside a batch runs at once)."""
-        return self._owner == threading.get_ident()
+        ident = threading.get_ident()
+        return self._owner == ident or (self._owner is not None and self._thread_id == ident)
+
+    def on_thread(self, fn: Callable[..., T], /, *args: object) -> T:
+        """``fn(*args)`` run on the device's own thread, in the caller's context variables (run
+        at once when called there). Its exceptions reach the caller."""
+        if self._thread_id == threading.get_ident():
+            return fn(*args)
+        with self._condition:
+            if self._executor is None:
+                prefix = f"specsearch-device-{self.name or id(self)}"
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix=prefix)
+                self._thread_id = self._executor.submit(threading.get_ident).result()
+            executor = self._executor
+        return executor.submit(contextvars.copy_context().run, fn, *args).result()
+
+    def run(self, fn: Callable[..., T], /, *args: object) -> T:
+        """Hold the device and run ``fn(*args)`` on its thread: a call that merges with nothing
+        (a scoring pass). Inside a batch (the device held here) it runs at once."""
+        if self.held_here():
+            return fn(*args)
+        with self.exclusive():
+            return self.on_thread(fn, *args)
 
     def _wait_turn(self, call: _Call) -> bool:
         """Queue ``call`` and wait (holding the condition) until it is settled by another
@@ -129,6 +167,19 @@ def device_queue(name: str) -> DeviceQueue:
         return _DEVICES[name]
 
 
+def run_locked(
+    queue: DeviceQueue, lock: AbstractContextManager[object], fn: Callable[..., T], /, *args: object
+) -> T:
+    """``fn(*args)`` with the device's turn taken and ``lock`` (a model's) held, on the device's
+    thread (:meth:`DeviceQueue.run`): a generator's scoring pass."""
+
+    def locked() -> T:
+        with lock:
+            return fn(*args)
+
+    return queue.run(locked)
+
+
 class CallMerger(Generic[P, R]):
     """Run concurrent calls with equal keys as one engine call (see the module docstring).
 
@@ -161,9 +212,9 @@ class CallMerger(Generic[P, R]):
         """Run ``payload`` (with any waiting calls of the same key) and return its result."""
         call: _Call[P, R] = _Call(key, payload, self)
         queue = self.queue
-        if queue.held_here():  # called from inside a batch on this device: run now
+        if queue.held_here():  # called from inside a batch on this device: run now, here
             self._count([call])
-            self._run_group([call])
+            self._run_group([call], here=True)
         else:
             group: list[_Call[P, R]] = []
             with queue._condition:
@@ -179,8 +230,11 @@ class CallMerger(Generic[P, R]):
             raise call.error
         return call.result  # type: ignore[return-value]
 
-    def _results(self, group: Sequence[_Call[P, R]]) -> list[R]:
-        results = list(self._run(group[0].key, [call.payload for call in group]))
+    def _results(self, group: Sequence[_Call[P, R]], here: bool) -> list[R]:
+        payloads = [call.payload for call in group]
+        key = group[0].key
+        ran = self._run(key, payloads) if here else self.queue.on_thread(self._run, key, payloads)
+        results = list(ran)
         if len(results) != len(group):
             raise RuntimeError(f"the engine returned {len(results)} results for {len(group)} calls")
         return results
@@ -203,17 +257,18 @@ class CallMerger(Generic[P, R]):
         stats.merged_batches += len(group) > 1
         stats.widest = max(stats.widest, len(group))
 
-    def _run_group(self, group: list[_Call[P, R]]) -> None:
-        """Settle every call of ``group``: one engine run, or, if it fails, one run per call."""
+    def _run_group(self, group: list[_Call[P, R]], here: bool = False) -> None:
+        """Settle every call of ``group``: one engine run, or, if it fails, one run per call
+        (on the device's thread, or ``here`` in this one)."""
         try:
             try:
-                results = self._results(group)
+                results = self._results(group, here)
             except Exception:
                 if len(group) == 1:
                     raise
                 for call in group:  # one search's bad input must not fail the others
                     try:
-                        call.finish(self._results([call])[0])
+                        call.finish(self._results([call], here)[0])
                     except Exception as error:
                         call.fail(error)
             else:

@@ -20,10 +20,10 @@ import math
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from transformers import (
@@ -58,6 +58,7 @@ from langgraph_specsearch.generators.step_features import (
     pool_generated,
 )
 
+T = TypeVar("T")
 STRATEGIES = ("auto", "speculative", "batched")
 # Priors before anything is measured, relative to one plain sequence: a batch of n rows makes about
 # n**0.6 times the tokens per second (memory-bound decoding), assisted decoding about 1.3 times.
@@ -259,6 +260,11 @@ class TransformersThoughtGenerator:
         waits its turn behind the device's queued batches instead of running beside them."""
         with self.merger.queue.exclusive(), self.lock:
             yield
+
+    def run_exclusive(self, fn: Callable[..., T], /, *args: Any) -> T:
+        """``fn(*args)`` run as :meth:`exclusive` would, on the device's thread (where every
+        engine run of this process happens: :mod:`.merging`), holding this model's lock."""
+        return merging.run_locked(self.merger.queue, self.lock, fn, *args)
 
     # ----------------------------------------------------------------------- prompts
     def render_prompt(

@@ -248,8 +248,7 @@ class LlamaCppLikelihoodScorer:
             todo.append(index)
         if todo:
             wanted = [set(range(len(last))) for last in lasts]
-            with self.generator.exclusive():
-                found = self._log_probs(contexts, lasts, wanted)
+            found = self.generator.run_exclusive(self._log_probs, contexts, lasts, wanted)
             for index, values in zip(todo, found, strict=True):
                 means[index] = sum(values.values()) / len(values)
         self.reused += len(means) - len(todo)

@@ -25,7 +25,6 @@ sharing the drafter's model object: no second copy of the model in memory.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Sequence
 from importlib.resources import files
@@ -289,8 +288,10 @@ class PRMHeadScorer:
             starts.append(start)
             missing.append(index)
         if prompts:
-            exclusive = getattr(self.generator, "exclusive", None)
-            with exclusive() if exclusive is not None else contextlib.nullcontext():
+            run = getattr(self.generator, "run_exclusive", None)
+            if run is not None:
+                computed = run(self._extract, prompts, starts)
+            else:
                 computed = self._extract(prompts, starts)
             for index, features in zip(missing, computed, strict=True):
                 raw[index] = features

@@ -312,20 +312,21 @@ class LikelihoodScorer:
             todo.append(index)
         means: list[float] = []
         if todo:
-            with self.generator.exclusive(), torch.inference_mode():
-                if self.share_prefix:
-                    means = self._mean_log_probs_shared(contexts, lasts)
-                else:
-                    rows = [c + s for c, s in zip(contexts, lasts, strict=True)]
-                    spans = [
-                        [(len(c), len(c) + len(s))] for c, s in zip(contexts, lasts, strict=True)
-                    ]
-                    means = [m[0] for m in self._mean_log_probs_full(rows, spans)]
+            means = self.generator.run_exclusive(self._mean_log_probs, contexts, lasts)
         for index, mean in zip(todo, means, strict=True):
             known[index] = mean
         self.reused += len(questions) - len(todo)
         self._account(start)
         return [self._finish(float(m)) for m in known]  # type: ignore[arg-type]
+
+    def _mean_log_probs(self, contexts: list[list[int]], lasts: list[list[int]]) -> list[float]:
+        """Each step's mean log-prob after its context (on the device's thread)."""
+        with torch.inference_mode():
+            if self.share_prefix:
+                return self._mean_log_probs_shared(contexts, lasts)
+            rows = [c + s for c, s in zip(contexts, lasts, strict=True)]
+            spans = [[(len(c), len(c) + len(s))] for c, s in zip(contexts, lasts, strict=True)]
+            return [m[0] for m in self._mean_log_probs_full(rows, spans)]
 
     def _from_generation(self, question: str, steps: Sequence[str]) -> float | None:
         """The step's mean log-prob kept from the pass that wrote it, if this model wrote it:
@@ -402,14 +403,19 @@ class _PositionScorer:
         """``result[i][j]``: the PRM's score of step ``j`` of path ``i`` (one pass per path)."""
         start = time.perf_counter()
         rows = [self._encode(q, s) for q, s in zip(questions, step_lists, strict=True)]
-        results: list[list[float]] = []
         device = _device(self.model)
+
+        def scored() -> list[list[float]]:
+            results: list[list[float]] = []
+            with self.lock, torch.inference_mode():
+                for chunk in _chunks(rows, self.batch_size):
+                    ids, mask, positions, _ = _pad(chunk, self.pad_id, self.padding_side, device)
+                    per_row = self._scores_at(ids, mask, positions, list(chunk))
+                    results.extend([float(v) for v in values] for values in per_row)
+            return results
+
         # a PRM of its own still shares the device with the generators: take its turn there
-        with device_queue(str(device)).exclusive(), self.lock, torch.inference_mode():
-            for chunk in _chunks(rows, self.batch_size):
-                ids, mask, positions, _ = _pad(chunk, self.pad_id, self.padding_side, device)
-                per_row = self._scores_at(ids, mask, positions, list(chunk))
-                results.extend([float(v) for v in values] for values in per_row)
+        results = device_queue(str(device)).run(scored)
         self.last_seconds = time.perf_counter() - start
         return results
 
