@@ -617,3 +617,33 @@ def test_llama_cpp_models_share_the_cpu_queue_and_a_scoring_pass_waits_its_turn(
         assert scored == [] and thread.is_alive()
     thread.join(10)
     assert len(scored) == 1
+
+
+def test_a_search_runs_every_llama_cpp_decode_on_the_devices_one_thread(tiny_model, monkeypatch):
+    """LangGraph calls the models from several threads; llama.cpp's OpenMP keeps a thread team
+    per calling thread, and two living teams on a small machine slowed every decode step 10-80%
+    (generators/merging.py). The drafter, the target and the scorer sharing its context all
+    decode on the CPU queue's one thread, never on a caller's."""
+    import threading
+
+    from langgraph_specsearch.config import SpecSearchConfig
+    from langgraph_specsearch.generators import llamacpp
+    from langgraph_specsearch.runnable import SpecSearch
+    from langgraph_specsearch.scorers.llamacpp import LlamaCppLikelihoodScorer
+
+    lib = llamacpp._lib()
+    decode = lib.llama_decode
+    threads: list[int] = []
+
+    def recorded(context, batch):
+        threads.append(threading.get_ident())
+        return decode(context, batch)
+
+    monkeypatch.setattr(lib, "llama_decode", recorded)
+    drafter, target = _generator(tiny_model), _generator(tiny_model)
+    scorer = LlamaCppLikelihoodScorer.from_generator(target)
+    config = SpecSearchConfig(beam_width=2, width=2, n_drafts=2, max_depth=2, max_step_tokens=8)
+    SpecSearch(drafter, target, scorer, config=config).invoke("two plus two")
+    assert len(threads) > 10
+    assert len(set(threads)) == 1
+    assert threads[0] != threading.get_ident()
