@@ -449,3 +449,28 @@ def test_searches_run_by_batch_share_the_engine_and_find_what_they_find_alone(to
     together = reasoner.batch(questions, config={"max_concurrency": 4})
     assert drafter.merger.stats.merged_batches >= 1 and drafter.merger.stats.widest >= 3
     assert [(r.answer, r.tree.nodes) for r in together] == [(r.answer, r.tree.nodes) for r in alone]
+
+
+def test_a_search_runs_every_forward_pass_on_the_devices_one_thread(tokenizer):
+    """torch parallelises with OpenMP like llama.cpp, a team per calling thread: the drafter's,
+    the target's and the likelihood scorer's forward passes all run on the CPU queue's thread."""
+    from langgraph_specsearch.config import SpecSearchConfig
+    from langgraph_specsearch.runnable import SpecSearch
+    from langgraph_specsearch.scorers.transformers import LikelihoodScorer
+
+    drafter = TransformersThoughtGenerator(
+        tiny_qwen2(len(tokenizer), seed=1, layers=1), tokenizer, name="tiny-drafter"
+    )
+    target = TransformersThoughtGenerator(
+        tiny_qwen2(len(tokenizer), seed=0, layers=2), tokenizer, name="tiny-target"
+    )
+    scorer = LikelihoodScorer.from_generator(target)
+    threads: list[int] = []
+    for model in (drafter.model, target.model):  # every pass embeds (the scorer's skips the head)
+        embed = model.get_input_embeddings()
+        embed.register_forward_pre_hook(lambda *_: threads.append(threading.get_ident()))
+    config = SpecSearchConfig(width=2, n_drafts=2, max_depth=2, max_step_tokens=5)
+    SpecSearch(drafter, target, scorer, config=config).invoke(QUESTION)
+    assert len(threads) > 10
+    assert len(set(threads)) == 1
+    assert threads[0] != threading.get_ident()
