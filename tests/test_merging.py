@@ -389,6 +389,56 @@ def test_a_run_that_calls_a_model_on_its_own_device_runs_it_at_once():
     assert queue._owner is None
 
 
+def test_nested_device_runs_run_at_once_on_the_devices_named_thread():
+    """A run on the device's thread that asks for the device's thread again (directly or with a
+    turn) runs at once; the thread is named after the device, for profilers and tracebacks."""
+    queue = DeviceQueue("cpu-test")
+
+    def where() -> tuple[int, str]:
+        return threading.get_ident(), threading.current_thread().name
+
+    inner_on_thread = queue.run(queue.on_thread, where)
+    inner_run = queue.run(queue.run, where)
+    assert inner_on_thread == inner_run
+    assert inner_run[0] != threading.get_ident()
+    assert inner_run[1].startswith("specsearch-device-cpu-test")
+
+
+def test_run_locked_holds_the_models_lock_on_the_devices_thread():
+    from langgraph_specsearch.generators.merging import run_locked
+
+    queue, lock = DeviceQueue(), threading.RLock()
+
+    def inside() -> tuple[int, bool]:
+        return threading.get_ident(), lock._is_owned()  # type: ignore[attr-defined]
+
+    ident, owned = run_locked(queue, lock, inside)
+    assert owned and ident != threading.get_ident()
+    assert not lock._is_owned()  # type: ignore[attr-defined]
+
+
+def test_a_call_made_while_holding_an_exclusive_turn_runs_on_the_holders_thread():
+    """``generator.exclusive()`` holds the device and the model's lock on the caller's thread; a
+    call made inside it must run there too (on the device's thread it would wait for that lock)."""
+    queue, lock = DeviceQueue(), threading.RLock()
+
+    def run(key: Any, payloads: Sequence[Any]) -> list[Any]:
+        with lock:
+            return [threading.get_ident() for _ in payloads]
+
+    model = CallMerger(run, queue=queue)
+    done: list[bool] = []
+
+    def holder() -> None:
+        with queue.exclusive(), lock:
+            done.append(model.submit("k", 1) == threading.get_ident())
+
+    thread = threading.Thread(target=holder, daemon=True)
+    thread.start()
+    thread.join(5)
+    assert done == [True]
+
+
 def test_device_queue_is_one_per_device_name():
     from langgraph_specsearch.generators.merging import device_queue
 
