@@ -19,7 +19,7 @@ with OpenMP, which keeps a team of worker threads for each thread that calls in;
 search calls its models from several threads, and once two teams are alive on a machine with
 fewer cores than their threads, libgomp stops spinning at its barriers and every decode step
 waits on the kernel instead: on this package's 2-core CI machine a llama.cpp decode step of 3
-rows took 90 ms instead of 50, and of 12 rows 101-108 instead of 93
+rows took 117 ms instead of 65, and of 12 rows 162 instead of 126
 (``benchmarks/engine_thread.py``). One calling thread keeps one team.
 """
 

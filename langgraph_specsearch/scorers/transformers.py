@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from langgraph_specsearch.generators.merging import device_queue
+from langgraph_specsearch.generators.merging import device_queue, run_locked
 from langgraph_specsearch.generators.transformers import cache_argument
 from langgraph_specsearch.scorers.base import every_step_from_last
 
@@ -407,7 +407,7 @@ class _PositionScorer:
 
         def scored() -> list[list[float]]:
             results: list[list[float]] = []
-            with self.lock, torch.inference_mode():
+            with torch.inference_mode():
                 for chunk in _chunks(rows, self.batch_size):
                     ids, mask, positions, _ = _pad(chunk, self.pad_id, self.padding_side, device)
                     per_row = self._scores_at(ids, mask, positions, list(chunk))
@@ -415,7 +415,7 @@ class _PositionScorer:
             return results
 
         # a PRM of its own still shares the device with the generators: take its turn there
-        results = device_queue(str(device)).run(scored)
+        results = run_locked(device_queue(str(device)), self.lock, scored)
         self.last_seconds = time.perf_counter() - start
         return results
 
