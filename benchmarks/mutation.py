@@ -152,7 +152,7 @@ EXPLAINED: dict[tuple[str, str, str], str] = {
         "search/threshold.py",
         "return score if math.isfinite(score) else -math.inf",
         "-math.inf  ->  math.inf",
-    ): "equivalent: it only moves non-finite scores within the sort, and accept_drafts skips "
+    ): "equivalent: it only moves non-finite scores within the sort, and judge_drafts skips "
     "every non-finite score without counting it against the width or drawing a random number, "
     "so the finite drafts are decided in the same order",
     (
@@ -239,19 +239,19 @@ EXPLAINED: dict[tuple[str, str, str], str] = {
         "graph/reject.py",
         "for index, (node, accepted) in enumerate(zip(siblings, keep, strict=True)):",
         "True  ->  False",
-    ): f"{_STRICT} (accept_drafts returns one decision per sibling's score)",
+    ): f"{_STRICT} (judge_drafts returns one decision per sibling's score)",
     (
         "graph/reject.py",
         'scores = [-math.inf if n["score"] is None else n["score"] for n in siblings]',
         "-math.inf  ->  math.inf",
-    ): "equivalent: accept_drafts treats every non-finite score alike (never accepted, not "
+    ): "equivalent: judge_drafts treats every non-finite score alike (never accepted, not "
     "counted, no random draw), and +inf is as non-finite as -inf",
     (
         "graph/reject.py",
         '[likelihoods.get(n["id"], (-math.inf, -math.inf)) for n in siblings]',
         "-math.inf  ->  math.inf",
     ): "equivalent (two mutants): the default pair belongs to drafts that were not rated, i.e. "
-    "without a finite score, which accept_drafts rejects before reading their pair; the event "
+    "without a finite score, which judge_drafts rejects before reading their pair; the event "
     "shows None for any non-finite log-probability, +inf as -inf",
     (
         "graph/select.py",

@@ -122,7 +122,7 @@ def compare(
         model = modelled_as(mode)
         if record.get("error") or model not in MODELLED or not record.get("steps"):
             continue
-        acceptance = float(record.get("acceptance_rate") or 0.0)
+        acceptance = float(drafts_cleared(record))
         own = {**settings, **(variant_settings or {}).get(mode, {})}
         shape = shape_of(record, own, model, spread, prompt_tokens, distinct)
         predicted = predict_problem_seconds(pair, shape, model, acceptance)
@@ -189,6 +189,14 @@ def compare(
                 "acceptance_measured": round(median(acceptances[mode]), 3),
             }
     return report
+
+
+def drafts_cleared(record: dict[str, Any]) -> float:
+    """Each draft's chance of clearing the bar, the rate the model's binomial takes: the
+    record's ``clear_rate``. Records from before it was kept have only the acceptance rate
+    (slots taken), the same at M = N and lower at M > N, where it prices too many corrections."""
+    rate = record.get("clear_rate")
+    return float(rate if rate is not None else record.get("acceptance_rate") or 0.0)
 
 
 def acceptance_for_share(pair: PairProfile, shape: SearchShape, share: float) -> float:
@@ -276,6 +284,9 @@ def main() -> None:
         "self_scored": pair.self_scored,
         "shared_cache": pair.shared_cache,
         "settings": {k: summary["settings"][k] for k in ("beam_width", "width", "n_drafts")},
+        "acceptance_from": "clear_rate"
+        if all(r.get("clear_rate") is not None for r in records if r.get("drafted"))
+        else "acceptance_rate (records from before clear_rate: low at M > N)",
         "profile_cost_ratio": round(pair.cost_ratio(), 3),
         "length_spread": "measured by the estimate" if spread else "none (mean lengths)",
         "scoring": "by tokens, contexts read" if pair.score_token else "by rows",

@@ -96,13 +96,17 @@ def _score(question: str, steps: list[str]) -> float:
     return 0.9 if steps[-1].startswith("small") else 0.5  # drafts always clear the bar
 
 
-def _auto_graph(monkeypatch: pytest.MonkeyPatch, drafter_cost: tuple[float, float]) -> Any:
+def _auto_graph(
+    monkeypatch: pytest.MonkeyPatch,
+    drafter_cost: tuple[float, float],
+    config: SpecSearchConfig = CONFIG,
+) -> Any:
     clock = Clock()
     for module in ("draft", "evaluate", "correct"):
         monkeypatch.setattr(f"langgraph_specsearch.graph.{module}.time.perf_counter", clock)
     drafter = Simulated("small", clock, *drafter_cost)
     target = Simulated("big", clock, 2.0, 0.5)
-    return create_specsearch_graph(drafter, target, _score, config=CONFIG)
+    return create_specsearch_graph(drafter, target, _score, config=config)
 
 
 def test_auto_keeps_drafting_when_the_drafter_is_cheap(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -111,6 +115,20 @@ def test_auto_keeps_drafting_when_the_drafter_is_cheap(monkeypatch: pytest.Monke
     assert [d["draft"] for d in decisions] == [True] * len(decisions)
     assert len(decisions) == CONFIG.max_depth - 1  # every step after the target's warm-up
     assert result["stats"]["speculation_steps"] == {"drafted": len(decisions)}
+
+
+def test_auto_prices_corrections_by_the_drafts_that_cleared_not_the_slots_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At M = 2N every draft clears, but only N per node take a slot: the acceptance rate is
+    1/2, and ``auto`` must still expect no corrections (each draft cleared: rate 1)."""
+    config = CONFIG.model_copy(update={"n_drafts": 6})
+    result = _auto_graph(monkeypatch, (0.2, 0.05), config).invoke({"question": "What is 2 + 2?"})
+    stats = result["stats"]
+    assert stats["acceptance_rate"] == 0.5 and stats["clear_rate"] == 1.0
+    assert stats["cleared"] == stats["drafted"] == 2 * stats["accepted"] > 0
+    measured = [d["acceptance"] for d in result["speculation"] if d["acceptance"] is not None]
+    assert measured and set(measured) == {1.0}
 
 
 def test_auto_stops_drafting_after_one_measured_loss(monkeypatch: pytest.MonkeyPatch) -> None:

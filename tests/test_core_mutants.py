@@ -37,9 +37,9 @@ from langgraph_specsearch.search.beam import best_leaf, budget_reason, select_be
 from langgraph_specsearch.search.seeding import step_seed
 from langgraph_specsearch.search.thoughts import ROOT_ID, mcts_label, new_node, root_node
 from langgraph_specsearch.search.threshold import (
-    accept_drafts,
     aggregate,
     expansion_scores,
+    judge_drafts,
     threshold_in_force,
     update_threshold,
 )
@@ -214,9 +214,10 @@ def test_random_acceptance_follows_its_probability() -> None:
 
     scores = [0.3, 0.9, 0.5, 0.1]
     never = SpecSearchConfig(threshold="random", random_accept_prob=0.0)
-    assert accept_drafts(scores, 2, never, None, Draw(0.0)) == [False] * 4
+    assert judge_drafts(scores, 2, never, None, Draw(0.0)).accepted == [False] * 4
     always = SpecSearchConfig(threshold="random", random_accept_prob=1.0)
-    assert accept_drafts(scores, 2, always, None, random.Random(3)) == [False, True, True, False]
+    keep = judge_drafts(scores, 2, always, None, random.Random(3)).accepted
+    assert keep == [False, True, True, False]
 
 
 def test_logprob_acceptance_needs_the_likelihoods() -> None:
@@ -224,11 +225,13 @@ def test_logprob_acceptance_needs_the_likelihoods() -> None:
     drafts the target finds at least as likely, and drafter-only runs never need them."""
     config = SpecSearchConfig(acceptance="logprob")
     with pytest.raises(ValueError, match="log-probs"):
-        accept_drafts([0.5, 0.6], 2, config, None, random.Random(0))
+        judge_drafts([0.5, 0.6], 2, config, None, random.Random(0))
     pairs = [(-1.0, -2.0), (-3.0, -1.0)]  # (target, drafter): the first clears, not the second
-    assert accept_drafts([0.5, 0.6], 2, config, None, random.Random(0), pairs) == [True, False]
+    keep = judge_drafts([0.5, 0.6], 2, config, None, random.Random(0), pairs).accepted
+    assert keep == [True, False]
     drafter_only = SpecSearchConfig(acceptance="logprob", mode="drafter_only")
-    assert accept_drafts([0.5, 0.6], 1, drafter_only, None, random.Random(0)) == [False, True]
+    keep = judge_drafts([0.5, 0.6], 1, drafter_only, None, random.Random(0)).accepted
+    assert keep == [False, True]
 
 
 def test_only_accepted_drafts_join_the_target_scores() -> None:
@@ -561,7 +564,9 @@ def test_every_stage_event_names_its_step_and_its_thoughts() -> None:
         if event["stage"] == "reject":
             assert event["threshold"] == records[step]["threshold"]
             assert "thresholds" not in event
-            assert all(set(item) == {"id", "accepted", "score"} for item in event["items"])
+            fields = {"id", "accepted", "cleared", "score"}
+            assert all(set(item) == fields for item in event["items"])
+            assert all(item["cleared"] for item in event["items"] if item["accepted"])
 
 
 def test_logprob_events_carry_both_models_log_probs() -> None:

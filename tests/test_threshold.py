@@ -8,7 +8,7 @@ import random
 import pytest
 
 from langgraph_specsearch import SpecSearchConfig
-from langgraph_specsearch.search.threshold import accept_drafts, aggregate, next_threshold
+from langgraph_specsearch.search.threshold import aggregate, judge_drafts, next_threshold
 
 
 def test_aggregators() -> None:
@@ -33,19 +33,21 @@ def test_ema_initialises_then_smooths_then_carries_over() -> None:
 
 def test_decide_keeps_at_most_width_best_first() -> None:
     config = SpecSearchConfig(width=2, beam_width=1)
-    keep = accept_drafts([0.9, 0.1, 0.95, 0.8, 0.7], 2, config, 0.5, random.Random(0))
+    keep, cleared = judge_drafts([0.9, 0.1, 0.95, 0.8, 0.7], 2, config, 0.5, random.Random(0))
     assert keep == [True, False, True, False, False]
+    # the two best take the slots; 0.8 and 0.7 cleared the bar too, with no slot left
+    assert cleared == [True, False, True, True, True]
 
 
 def test_decide_never_accepts_invalid_scores() -> None:
     config = SpecSearchConfig(threshold="none")
-    keep = accept_drafts([-math.inf, 0.3], 6, config, None, random.Random(0))
+    keep = judge_drafts([-math.inf, 0.3], 6, config, None, random.Random(0)).accepted
     assert keep == [False, True]
 
 
 def test_random_rejection_is_seeded() -> None:
     config = SpecSearchConfig(threshold="random", random_accept_prob=0.5, width=6)
     scores = [0.5] * 12
-    first = accept_drafts(scores, 6, config, None, random.Random(7))
-    assert first == accept_drafts(scores, 6, config, None, random.Random(7))
+    first = judge_drafts(scores, 6, config, None, random.Random(7)).accepted
+    assert first == judge_drafts(scores, 6, config, None, random.Random(7)).accepted
     assert 0 < sum(first) <= 6

@@ -17,9 +17,9 @@ from test_search_correctness import PathGenerator, hash_scorer, path_of
 from langgraph_specsearch import SpecSearchConfig, create_specsearch_graph
 from langgraph_specsearch.search.thoughts import ROOT_ID
 from langgraph_specsearch.search.threshold import (
-    accept_drafts,
     drafts_per_node,
     estimates,
+    judge_drafts,
     next_threshold,
     path_estimate,
     path_history,
@@ -104,7 +104,7 @@ def test_initial_scale() -> None:
 def test_half_split_drafts_half_and_accepts_them_without_a_bar() -> None:
     config = SpecSearchConfig(acceptance="half_split", width=6, beam_width=2)
     assert drafts_per_node(config, None) == 3  # no warm-up either
-    keep = accept_drafts([0.1, -math.inf, 0.9], 6, config, 0.95, random.Random(0))
+    keep = judge_drafts([0.1, -math.inf, 0.9], 6, config, 0.95, random.Random(0)).accepted
     assert keep == [True, False, True]  # an unscorable draft is still refused
 
 
@@ -112,10 +112,10 @@ def test_logprob_accepts_what_the_target_finds_at_least_as_likely() -> None:
     config = SpecSearchConfig(acceptance="logprob", width=2, beam_width=1)
     scores = [0.9, 0.8, 0.7, 0.95]
     pairs = [(-1.0, -2.0), (-1.0, -1.0), (-1.0, -2.0), (-3.0, -1.0)]  # (target, drafter)
-    keep = accept_drafts(scores, 2, config, None, random.Random(0), pairs)
+    keep = judge_drafts(scores, 2, config, None, random.Random(0), pairs).accepted
     assert keep == [True, True, False, False]  # the 4th is unlikely under the target; at most N
     with pytest.raises(ValueError, match="log-probs"):
-        accept_drafts(scores, 2, config, None, random.Random(0))
+        judge_drafts(scores, 2, config, None, random.Random(0))
 
 
 # -- whole runs ----------------------------------------------------------------------------------

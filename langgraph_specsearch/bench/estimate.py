@@ -335,9 +335,11 @@ def scores_itself(scorer: Any, target: Any) -> bool:
 
 
 def shape_from_runs(results: Sequence[Any], config: SpecSearchConfig) -> tuple[SearchShape, float]:
-    """The search's shape and the acceptance rate from real runs' ``SearchResult`` objects."""
+    """The search's shape and the acceptance rate from real runs' ``SearchResult`` objects: the
+    share of drafts that cleared the bar (each draft's chance, what the model's binomial takes),
+    not the share that got a slot, which M > N caps at N / M."""
     drafted = sum(r.stats["drafted"] for r in results)
-    accepted = sum(r.stats["accepted"] for r in results)
+    cleared = sum(r.stats["cleared"] for r in results)
     thoughts = [n for r in results for n in r.tree.nodes.values() if n["parent"] is not None]
     tokens = sum(n["tokens"] for n in thoughts) / len(thoughts) if thoughts else 32.0
     steps = sum(r.stats["steps"] for r in results) / len(results) if results else 4.0
@@ -352,7 +354,7 @@ def shape_from_runs(results: Sequence[Any], config: SpecSearchConfig) -> tuple[S
         spread,
         distinct_drafts=distinct / drafted if drafted else 1.0,
     )
-    return shape, (accepted / drafted if drafted else 0.0)
+    return shape, (cleared / drafted if drafted else 0.0)
 
 
 def shares_cache(scorer: Any, target: Any) -> bool:

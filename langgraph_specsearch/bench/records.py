@@ -45,8 +45,9 @@ def record_from_result(problem: Problem, mode: str, result: _Result, wall_second
         "total_seconds": float(stats.get("total_seconds", wall_seconds)),
         "tokens": dict(stats.get("tokens", {})),
         "seconds": dict(stats.get("seconds", {})),
-        **{k: stats.get(k, 0) for k in ("drafted", "accepted", "rejected", "corrected")},
+        **{k: stats.get(k, 0) for k in ("drafted", "accepted", "cleared", "rejected", "corrected")},
         "acceptance_rate": stats.get("acceptance_rate"),
+        "clear_rate": stats.get("clear_rate"),
         "steps": int(stats.get("steps", 0)),  # the search's depth: what the cost model needs
         # the drafts a scorer reads: a node's identical drafts are scored once (the cost model)
         "distinct_drafts": distinct_drafts(getattr(getattr(result, "tree", None), "nodes", {})),

@@ -1,6 +1,6 @@
 """The ``reject`` node: drafts that clear the threshold are accepted (at most N per node).
 
-The rule is :func:`accept_drafts`; each frontier node's bar is the search-wide estimate or, under
+The rule is :func:`judge_drafts`; each frontier node's bar is the search-wide estimate or, under
 the per-path history, its own path's. The log-probability ablation scores the drafts under both
 models here, the only stage that needs those numbers.
 """
@@ -21,7 +21,7 @@ from langgraph_specsearch.graph.state import SpecSearchState
 from langgraph_specsearch.graph.stats import copy_stats, timed
 from langgraph_specsearch.search.seeding import step_seed
 from langgraph_specsearch.search.thoughts import scorable
-from langgraph_specsearch.search.threshold import accept_drafts, estimates, threshold_in_force
+from langgraph_specsearch.search.threshold import estimates, judge_drafts, threshold_in_force
 
 
 def make_reject(outer: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig], dict[str, Any]]:
@@ -56,9 +56,14 @@ def make_reject(outer: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig]
                     if by_logprob
                     else None
                 )
-                keep = accept_drafts(scores, settings.width, settings, beta, rng, pairs)
+                keep, cleared = judge_drafts(scores, settings.width, settings, beta, rng, pairs)
                 for index, (node, accepted) in enumerate(zip(siblings, keep, strict=True)):
-                    decision = {"id": node["id"], "accepted": accepted, "score": node["score"]}
+                    decision = {
+                        "id": node["id"],
+                        "accepted": accepted,
+                        "cleared": cleared[index],
+                        "score": node["score"],
+                    }
                     if pairs is not None:
                         target_lp, drafter_lp = (
                             v if math.isfinite(v) else None for v in pairs[index]
@@ -69,10 +74,12 @@ def make_reject(outer: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig]
                         )
                     decisions.append(decision)
         accepted_now = sum(1 for d in decisions if d["accepted"])
+        cleared_now = sum(1 for d in decisions if d["cleared"])
         stats["accepted"] += accepted_now
+        stats["cleared"] += cleared_now
         stats["rejected"] += len(decisions) - accepted_now
         if deps.config.mode == "auto":
-            deps.memory.judged(len(decisions), accepted_now)
+            deps.memory.judged(len(decisions), cleared_now)
         extra: dict[str, Any] = {"threshold": threshold_in_force(state["threshold"], settings)}
         if settings.threshold_scope == "path":
             extra["threshold"] = bars[0] if len(bars) == 1 else None

@@ -27,9 +27,13 @@ class RunStats(MctsCounters):
 
     drafted: int
     accepted: int
+    # drafts that cleared the bar, a slot left for them or not: more than ``accepted`` when
+    # M > N and more than N of a node's drafts clear
+    cleared: int
     rejected: int
     corrected: int
     acceptance_rate: float
+    clear_rate: float
     draft_share: float
     tokens: dict[str, int]
     tokens_estimated: bool
@@ -47,9 +51,11 @@ def empty_stats() -> RunStats:
     return RunStats(
         drafted=0,
         accepted=0,
+        cleared=0,
         rejected=0,
         corrected=0,
         acceptance_rate=0.0,
+        clear_rate=0.0,
         draft_share=0.0,
         tokens={"drafter": 0, "target": 0},
         tokens_estimated=False,
@@ -70,6 +76,8 @@ def copy_stats(stats: RunStats) -> RunStats:
         copied[key] = dict(stats[key])  # type: ignore[literal-required]
     copied["failures"] = list(stats["failures"])
     copied["speculation_steps"] = dict(stats.get("speculation_steps", {}))  # absent in 0.1.0
+    # absent in 0.1.0, which counted only the accepted (the same count at M = N, the default)
+    copied.setdefault("cleared", stats["accepted"])
     return copied  # type: ignore[return-value]
 
 
@@ -92,8 +100,11 @@ def count_tokens(stats: RunStats, role: str, thought: Thought) -> None:
 
 
 def refresh_rates(stats: RunStats) -> None:
-    """Acceptance rate (accepted / drafted) and draft share (accepted / children kept)."""
+    """Acceptance rate (accepted / drafted), clear rate (cleared / drafted: each draft's chance
+    of clearing the bar, which the cost model and ``auto`` need; at M > N the acceptance rate
+    is capped at N / M) and draft share (accepted / children kept)."""
     drafted, accepted, corrected = stats["drafted"], stats["accepted"], stats["corrected"]
     stats["acceptance_rate"] = accepted / drafted if drafted else 0.0
+    stats["clear_rate"] = stats["cleared"] / drafted if drafted else 0.0
     children = accepted + corrected
     stats["draft_share"] = accepted / children if children else 0.0

@@ -1,12 +1,12 @@
 """When speculation pays: ``mode="auto"`` drafts a step only when that is expected to be cheaper.
 
 The expected cost of a drafted step is the drafter's call and the scoring of its drafts, plus the
-expected corrections: each draft clears the bar with the running acceptance rate, and the target
-writes (and the scorer scores) the slots left. The target's own step is the target writing every
-slot. Both come from costs measured during the search (and earlier searches of the same graph):
-each model call is fitted as ``fixed + per_row * rows``, since under static batching a call's
-cost is far from proportional to its rows. The quality rule (the threshold) is unchanged: this
-only decides whether to draft at all.
+expected corrections: each draft clears the bar at the rate drafts have cleared it so far (slots
+or not), and the target writes (and the scorer scores) the slots left. The target's own step is
+the target writing every slot. Both come from costs measured during the search (and earlier
+searches of the same graph): each model call is fitted as ``fixed + per_row * rows``, since
+under static batching a call's cost is far from proportional to its rows. The quality rule (the
+threshold) is unchanged: this only decides whether to draft at all.
 """
 
 from __future__ import annotations
@@ -137,19 +137,19 @@ class SpeculationMemory:
         self._records: deque[CostRecord] = deque(maxlen=size)
         self._lock = Lock()
         self.drafted = 0
-        self.accepted = 0
+        self.cleared = 0  # drafts that cleared the bar, slots or not: each draft's own chance
 
     def add(self, kind: str, rows: int, seconds: float) -> None:
         with self._lock:
             self._records.append(CostRecord(kind=kind, rows=rows, seconds=seconds))
 
-    def judged(self, drafted: int, accepted: int) -> None:
+    def judged(self, drafted: int, cleared: int) -> None:
         with self._lock:
             self.drafted += drafted
-            self.accepted += accepted
+            self.cleared += cleared
 
     def snapshot(self) -> tuple[list[CostRecord], float | None]:
         """The measured calls and the acceptance rate so far (None before any draft)."""
         with self._lock:
-            rate = self.accepted / self.drafted if self.drafted else None
+            rate = self.cleared / self.drafted if self.drafted else None
             return list(self._records), rate

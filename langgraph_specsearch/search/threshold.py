@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from langgraph_specsearch.config import SpecSearchConfig
 from langgraph_specsearch.search.thoughts import ThoughtNode, ThresholdRecord
@@ -191,27 +192,39 @@ def likelihood_clears(target_logprob: float, drafter_logprob: float) -> bool:
     )
 
 
-def accept_drafts(
+class Verdicts(NamedTuple):
+    """One node's drafts judged: which take a slot, and which cleared the bar at all.
+
+    They differ when M > N: a draft that clears the bar after N others did gets no slot. The
+    cost model and ``auto`` need the share that cleared (each draft's own chance), not the
+    share that got a slot, which M > N caps at N / M.
+    """
+
+    accepted: list[bool]
+    cleared: list[bool]
+
+
+def judge_drafts(
     scores: Sequence[float],
     width: int,
     config: SpecSearchConfig,
     threshold: float | None,
     rng: random.Random,
     likelihoods: Sequence[tuple[float, float]] | None = None,
-) -> list[bool]:
-    """Accept or reject each draft of one node; at most ``width`` are accepted, the best first.
+) -> Verdicts:
+    """Judge each draft of one node; at most ``width`` that clear the bar are accepted, the best
+    first.
 
-    A draft without a finite score (empty, repeated, or failed by the scorer) is never accepted.
+    A draft without a finite score (empty, repeated, or failed by the scorer) never clears.
     ``likelihoods`` are ``(target log-prob, drafter log-prob)`` per draft, for ``logprob``.
     """
     if config.acceptance == "logprob" and config.mode != "drafter_only" and likelihoods is None:
         raise ValueError("acceptance='logprob' needs each draft's (target, drafter) log-probs")
     order = sorted(range(len(scores)), key=lambda index: (-_sortable(scores[index]), index))
     accepted = [False] * len(scores)
+    cleared = [False] * len(scores)
     taken = 0
     for index in order:
-        if taken >= width:
-            break
         score = scores[index]
         if not math.isfinite(score):
             continue
@@ -225,10 +238,11 @@ def accept_drafts(
             keep = rng.random() < config.random_accept_prob
         else:
             keep = threshold is not None and score >= threshold
-        if keep:
+        cleared[index] = keep
+        if keep and taken < width:
             accepted[index] = True
             taken += 1
-    return accepted
+    return Verdicts(accepted, cleared)
 
 
 # -- the record of a step ------------------------------------------------------------------------
