@@ -92,6 +92,24 @@ class Simulated:
         ]
 
 
+class SpeculativeSimulated(Simulated):
+    """A target that can also write with token-level speculation (and says when it did)."""
+
+    def supports_assistant(self, assistant: object) -> bool:
+        return True
+
+    def generate_speculative(
+        self,
+        question: str,
+        paths: Sequence[Sequence[str]],
+        counts: Sequence[int],
+        settings: GenerationSettings,
+        assistant: object,
+        strategy: str = "auto",
+    ) -> tuple[list[list[Thought]], str]:
+        return self.generate(question, paths, counts, settings), "speculative"
+
+
 def _score(question: str, steps: list[str]) -> float:
     return 0.9 if steps[-1].startswith("small") else 0.5  # drafts always clear the bar
 
@@ -100,13 +118,15 @@ def _auto_graph(
     monkeypatch: pytest.MonkeyPatch,
     drafter_cost: tuple[float, float],
     config: SpecSearchConfig = CONFIG,
+    target_class: type[Simulated] = Simulated,
+    score: Any = _score,
 ) -> Any:
     clock = Clock()
     for module in ("draft", "evaluate", "correct"):
         monkeypatch.setattr(f"langgraph_specsearch.graph.{module}.time.perf_counter", clock)
     drafter = Simulated("small", clock, *drafter_cost)
-    target = Simulated("big", clock, 2.0, 0.5)
-    return create_specsearch_graph(drafter, target, _score, config=config)
+    target = target_class("big", clock, 2.0, 0.5)
+    return create_specsearch_graph(drafter, target, score, config=config)
 
 
 def test_auto_keeps_drafting_when_the_drafter_is_cheap(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -129,6 +149,26 @@ def test_auto_prices_corrections_by_the_drafts_that_cleared_not_the_slots_taken(
     assert stats["cleared"] == stats["drafted"] == 2 * stats["accepted"] > 0
     measured = [d["acceptance"] for d in result["speculation"] if d["acceptance"] is not None]
     assert measured and set(measured) == {1.0}
+
+
+def test_auto_writes_the_steps_it_does_not_draft_as_ar_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A target that can speculate corrects a drafted step's rejections that way, but the steps
+    ``auto`` leaves to the target (the warm-up, and every step once drafting stopped paying)
+    are AR's steps: plain batches, as ``target_only`` writes them."""
+
+    def rejects_drafts(question: str, steps: list[str]) -> float:
+        return 0.1 if steps[-1].startswith("small") else 0.5
+
+    graph = _auto_graph(monkeypatch, (0.2, 0.05), CONFIG, SpeculativeSimulated, rejects_drafts)
+    result = graph.invoke({"question": "What is 2 + 2?"})
+    drafted = [d["draft"] for d in result["speculation"]]
+    assert drafted[0] and not any(drafted[1:]) and len(drafted) > 1
+    assert result["stats"]["correction_strategies"] == {
+        "speculative": 1,  # the one drafted step, all of its drafts rejected
+        "batched": result["stats"]["steps"] - 1,
+    }
 
 
 def test_auto_stops_drafting_after_one_measured_loss(monkeypatch: pytest.MonkeyPatch) -> None:

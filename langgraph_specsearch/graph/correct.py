@@ -36,11 +36,16 @@ def make_correct(outer: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig
 
     @task(name="write_corrections", retry_policy=outer.retry_policy)
     def write_corrections(
-        deps: SearchDeps, question: str, paths: list[list[str]], counts: list[int], step: int
+        deps: SearchDeps,
+        question: str,
+        paths: list[list[str]],
+        counts: list[int],
+        step: int,
+        plain: bool = False,
     ) -> dict[str, Any]:
         """The target's thoughts as plain data, so the checkpointer can save them."""
         settings = deps.settings(step, "correct")
-        groups, strategy = _write(deps, question, paths, counts, settings, get_config())
+        groups, strategy = _write(deps, question, paths, counts, settings, get_config(), plain)
         return {"strategy": strategy, "groups": [[asdict(t) for t in g] for g in groups]}
 
     def correct(state: SpecSearchState, config: RunnableConfig) -> dict[str, Any]:
@@ -52,12 +57,19 @@ def make_correct(outer: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig
         taken = Counter(node["parent"] for node in accepted)
         drafter_only = deps.config.mode == "drafter_only"
         counts = [0 if drafter_only else deps.config.width - taken[p] for p in frontier]
+        # a step ``auto`` did not draft is AR's step, written as AR writes it: plain batches,
+        # whose thoughts the scorer reuses for free (a speculative call would need a pass)
+        plain = deps.config.mode == "auto" and not any(
+            nodes[i]["model"] == "drafter" for i in candidates
+        )
         created: dict[str, ThoughtNode] = {}
         start = time.perf_counter()
         with timed(stats, "correct"):
             if sum(counts):
                 paths = [path_steps(nodes, f) for f in frontier]
-                written = write_corrections(deps, state["question"], paths, counts, step).result()
+                written = write_corrections(
+                    deps, state["question"], paths, counts, step, plain
+                ).result()
                 strategy = written["strategy"]
                 groups = [[Thought(**t) for t in group] for group in written["groups"]]
                 strategies = stats["correction_strategies"]
@@ -108,11 +120,13 @@ def _write(
     counts: list[int],
     settings: GenerationSettings,
     config: RunnableConfig,
+    plain: bool = False,
 ) -> tuple[list[list[Thought]], str]:
-    """The target's thoughts and how they were written ("speculative" or "batched")."""
+    """The target's thoughts and how they were written ("speculative" or "batched"); ``plain``
+    asks for plain batches whatever the correction setting."""
     mode, choice = deps.config.mode, deps.config.correction
     wants_speculative = mode == "target_speculative" or (
-        deps.config.speculates and choice != "batched"
+        deps.config.speculates and choice != "batched" and not plain
     )
     if wants_speculative and deps.speculative:
         groups, strategy = deps.target.generate_speculative(  # type: ignore[attr-defined]
