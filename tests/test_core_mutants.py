@@ -395,6 +395,7 @@ def test_a_run_without_drafts_has_zero_rates() -> None:
     result = run(SpecSearchConfig(mode="target_only", max_depth=4))
     assert result.stats["drafted"] == 0 and result.stats["accepted"] == 0
     assert result.stats["acceptance_rate"] == 0.0 and result.stats["draft_share"] == 0.0
+    assert result.stats["clear_rate"] == 0.0
 
 
 class EmptyDrafter(ScriptedGenerator):
@@ -466,7 +467,8 @@ def test_a_paused_run_shows_a_fresh_state() -> None:
     assert values["threshold"] is None and values["mcts"] is None
     stats = values["stats"]
     assert stats["drafted"] == stats["accepted"] == stats["rejected"] == stats["corrected"] == 0
-    assert stats["acceptance_rate"] == 0.0 and stats["draft_share"] == 0.0
+    assert stats["cleared"] == 0
+    assert stats["acceptance_rate"] == stats["clear_rate"] == stats["draft_share"] == 0.0
     assert stats["tokens"] == {"drafter": 0, "target": 0} and stats["tokens_estimated"] is False
     assert set(stats["seconds"].values()) == {0.0} and stats["total_seconds"] == 0.0
     assert stats["invalid_scores"] == 0 and stats["steps"] == 0 and stats["failures"] == []

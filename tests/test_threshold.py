@@ -41,8 +41,8 @@ def test_decide_keeps_at_most_width_best_first() -> None:
 
 def test_decide_never_accepts_invalid_scores() -> None:
     config = SpecSearchConfig(threshold="none")
-    keep = judge_drafts([-math.inf, 0.3], 6, config, None, random.Random(0)).accepted
-    assert keep == [False, True]
+    keep, cleared = judge_drafts([-math.inf, 0.3], 6, config, None, random.Random(0))
+    assert keep == cleared == [False, True]
 
 
 def test_random_rejection_is_seeded() -> None:

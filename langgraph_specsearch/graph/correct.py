@@ -41,7 +41,7 @@ def make_correct(outer: SearchDeps) -> Callable[[SpecSearchState, RunnableConfig
         paths: list[list[str]],
         counts: list[int],
         step: int,
-        plain: bool = False,
+        plain: bool,
     ) -> dict[str, Any]:
         """The target's thoughts as plain data, so the checkpointer can save them."""
         settings = deps.settings(step, "correct")
@@ -120,7 +120,7 @@ def _write(
     counts: list[int],
     settings: GenerationSettings,
     config: RunnableConfig,
-    plain: bool = False,
+    plain: bool,
 ) -> tuple[list[list[Thought]], str]:
     """The target's thoughts and how they were written ("speculative" or "batched"); ``plain``
     asks for plain batches whatever the correction setting."""
