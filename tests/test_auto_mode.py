@@ -98,15 +98,7 @@ class SpeculativeSimulated(Simulated):
     def supports_assistant(self, assistant: object) -> bool:
         return True
 
-    def generate_speculative(
-        self,
-        question: str,
-        paths: Sequence[Sequence[str]],
-        counts: Sequence[int],
-        settings: GenerationSettings,
-        assistant: object,
-        strategy: str = "auto",
-    ) -> tuple[list[list[Thought]], str]:
+    def generate_speculative(self, question, paths, counts, settings, assistant, strategy="auto"):
         return self.generate(question, paths, counts, settings), "speculative"
 
 
